@@ -1,0 +1,5 @@
+import sys
+
+from fastprune.cli import main
+
+sys.exit(main())

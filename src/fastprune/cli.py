@@ -1,0 +1,78 @@
+"""The ``fastprune`` command line: one sub-command per stage, plus ``env`` and ``info``.
+
+Each stage registers its own parser from ``fastprune.<stage>.cli`` (module-level imports there stay
+light, so ``fastprune --help`` is fast). A ``FastpruneError`` becomes one ``error:`` line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from fastprune import __version__
+from fastprune.errors import FastpruneError
+
+# stage name -> (module providing register(subparsers), one-line help)
+STAGES = {
+    "calibrate": ("fastprune.calibrate.cli", "stream a corpus through a model; per-layer importance statistics"),
+    "prune": ("fastprune.prune.cli", "choose layers and write a standard, verified HF checkpoint"),
+    "generate": ("fastprune.generate.cli", "fast batched generation: self-response datasets"),
+    "train": ("fastprune.train.cli", "recovery finetuning on self-responses (LoRA, full, partial)"),
+    "eval": ("fastprune.evaluate.cli", "generative, algorithmic and classification evaluation"),
+    "bench": ("fastprune.bench.cli", "prefill/decode latency and throughput, base vs pruned"),
+    "run": ("fastprune.pipeline.cli", "the whole study from one YAML config into a run dir + report"),
+}
+TOOLS = {
+    "env": ("fastprune.tools.env", "versions, devices and which native kernels were built"),
+    "info": ("fastprune.tools.info", "architecture, layers, parameters and bytes of a model"),
+}
+
+
+def _not_built(name: str):
+    def run(_args) -> int:
+        print(f"error: 'fastprune {name}' is not built yet in fastprune {__version__}", file=sys.stderr)
+        return 2
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastprune",
+        description="Depth (layer) pruning of LLMs, and an honest measure of what it costs.",
+    )
+    parser.add_argument("--version", action="version", version=f"fastprune {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="stages and tools")
+    for name, (module_name, help_text) in {**STAGES, **TOOLS}.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not (exc.name and module_name.startswith(exc.name)):
+                raise
+            stage = sub.add_parser(name, help=f"{help_text} (not built yet)", add_help=True)
+            stage.add_argument("rest", nargs=argparse.REMAINDER)
+            stage.set_defaults(func=_not_built(name))
+            continue
+        module.register(sub, name, help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except FastpruneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

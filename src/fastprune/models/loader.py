@@ -1,0 +1,140 @@
+"""Load any model spec into a ``LoadedModel``: the HF model, its tokenizer and its adapter."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fastprune.errors import FastpruneError
+from fastprune.models.adapter import ArchitectureAdapter, adapter_for
+from fastprune.models.spec import ModelSpec, parse_model_spec
+
+_DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16,
+}
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    tokenizer: object | None
+    spec: ModelSpec
+    adapter: ArchitectureAdapter = field(init=False)
+    path: Path | None = None  # on-disk checkpoint, when there is one
+
+    def __post_init__(self):
+        self.adapter = adapter_for(self.model)
+
+    @property
+    def name(self) -> str:
+        return self.spec.raw or self.spec.value
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise FastpruneError(f"device {device} requested but CUDA is not available on this machine")
+    return device
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in _DTYPES:
+        raise FastpruneError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPES))} or auto")
+    return _DTYPES[dtype]
+
+
+def random_config(name_or_path: str):
+    """The ``transformers`` config for ``random:NAME`` (a shipped config) or a config.json path."""
+    from transformers import AutoConfig
+
+    if name_or_path.endswith(".json"):
+        data = json.loads(Path(name_or_path).read_text())
+    else:
+        data = json.loads((resources.files("fastprune.models") / "configs" / f"{name_or_path}.json").read_text())
+    model_type = data.pop("model_type", None)
+    if model_type is None:
+        raise FastpruneError(f"config {name_or_path} has no model_type")
+    try:
+        return AutoConfig.for_model(model_type, **data)
+    except ValueError as exc:
+        raise FastpruneError(f"config {name_or_path}: unknown architecture {model_type!r} ({exc})") from exc
+
+
+def load_model(
+    spec: str | ModelSpec,
+    dtype: str | torch.dtype | None = "auto",
+    device: str | torch.device | None = "cpu",
+    trust_remote_code: bool = False,
+    seed: int = 0,
+) -> LoadedModel:
+    """Load ``spec`` (see ``fastprune.models.spec``) in eval mode on ``device`` with ``dtype``."""
+    if isinstance(spec, str):
+        spec = parse_model_spec(spec)
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype, dev)
+    if spec.kind in ("embedded", "local", "hub"):
+        if spec.kind == "embedded":
+            from fastprune.models.embedded import ensure_embedded_checkpoint
+
+            path = ensure_embedded_checkpoint()
+        else:
+            path = spec.value
+        model, tokenizer = _load_pretrained(str(path), dt, dev, trust_remote_code, hub=spec.kind == "hub")
+        return LoadedModel(model, tokenizer, spec, path=Path(path) if spec.kind != "hub" else None)
+    if spec.kind == "gguf":
+        from fastprune.models.gguf import load_gguf
+
+        model, tokenizer = load_gguf(spec.value, dtype=dt)
+        return LoadedModel(model.to(dev).eval(), tokenizer, spec)
+    from fastprune.models.tiny import byte_tokenizer, tiny_model
+
+    if spec.kind == "tiny":
+        model = tiny_model(spec.value, num_layers=spec.layers or 6, seed=seed, dtype=dt)
+        return LoadedModel(model.to(dev), byte_tokenizer(), spec)
+    if spec.kind == "random":
+        from transformers import AutoModelForCausalLM
+
+        config = random_config(spec.value)
+        torch.manual_seed(seed)
+        with dev:
+            model = AutoModelForCausalLM.from_config(config, dtype=dt)
+        return LoadedModel(model.eval(), byte_tokenizer(), spec)
+    raise FastpruneError(f"unsupported model spec kind {spec.kind}")
+
+
+def _load_pretrained(path: str, dtype, device, trust_remote_code: bool, hub: bool):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
+    except OSError as exc:
+        where = "the hub (is there a network?)" if hub else path
+        raise FastpruneError(f"cannot load model {path!r} from {where}: {exc}".splitlines()[0]) from exc
+    except ValueError as exc:
+        raise FastpruneError(f"cannot load model {path!r}: {exc}".splitlines()[0]) from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        tokenizer = None
+    return model.to(device).eval(), tokenizer
