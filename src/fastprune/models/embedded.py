@@ -52,7 +52,12 @@ def ensure_embedded_checkpoint() -> Path:
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
     gguf_path = embedded_gguf_path()
-    from fastprune.models.gguf import load_gguf
+    import sys
+
+    from fastprune.models import gguf
+
+    print(f"fastprune: converting {gguf_path.name} once into {target} (later loads reuse it)", file=sys.stderr)
+    load_gguf = gguf.load_gguf
 
     model, tokenizer = load_gguf(gguf_path)
     model = _plain_copy(model)

@@ -1,0 +1,1 @@
+"""Tool commands that are not pipeline stages: ``fastprune env`` and ``fastprune info``."""
