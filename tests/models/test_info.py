@@ -27,3 +27,10 @@ def test_kv_bytes_per_token(tiny):
     # 2 (k and v) x 4 layers x 2 kv heads x 16 head dim x 2 bytes
     assert kv_bytes_per_token(cfg, torch.bfloat16) == 2 * 4 * 2 * 16 * 2
     assert kv_bytes_per_token(cfg, torch.float32, num_layers=3) == 2 * 3 * 2 * 16 * 4
+
+
+def test_bytes_read_per_step_excludes_untied_input_embeddings(tiny):
+    untied = model_info(tiny("qwen3", layers=2))["bytes"]
+    assert untied["read_per_step"] == untied["total"] - untied["embeddings"]
+    tied = model_info(tiny("llama", layers=2))["bytes"]
+    assert tied["read_per_step"] == tied["total"]

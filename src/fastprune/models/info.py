@@ -24,6 +24,11 @@ def model_info(loaded: LoadedModel) -> dict:
     per_layer_counts = [sum(p.numel() for p in ps) for ps in layer_params]
     per_layer_bytes = [_bytes(ps) for ps in layer_params]
     total_bytes = _bytes(unique.values())
+    embed_bytes = embed.numel() * embed.element_size()
+    head_bytes = head.weight.numel() * head.weight.element_size() if head is not None else 0
+    # A decode step reads every layer, the norms and the LM head, but only a few rows of an untied
+    # input embedding table: those rows are not part of the per-step bytes.
+    read_per_step = total_bytes - (0 if tied else embed_bytes)
     return {
         "model": loaded.name,
         "architecture": adapter.architecture,
@@ -44,6 +49,9 @@ def model_info(loaded: LoadedModel) -> dict:
             "total": total_bytes,
             "per_layer": per_layer_bytes,
             "rest": total_bytes - sum(per_layer_bytes),
+            "embeddings": embed_bytes,
+            "lm_head": head_bytes,
+            "read_per_step": read_per_step,
         },
         "per_layer_config_fields": adapter.per_layer_config_fields(),
     }

@@ -25,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
           f"({params['per_layer'][0]:,} per layer), embeddings {params['embeddings']:,}, "
           f"lm_head {params['lm_head']:,}{' (tied)' if params['lm_head_tied'] else ''}")
     b = info["bytes"]
-    print(f"bytes ({info['dtype']})  {b['total'] / 2**20:.1f} MiB total, {b['per_layer'][0] / 2**20:.2f} MiB per layer, "
-          f"{b['rest'] / 2**20:.1f} MiB outside the layers")
+    mib = 2**20
+    print(f"bytes ({info['dtype']})  {b['total'] / mib:.1f} MiB total, {b['per_layer'][0] / mib:.2f} MiB per layer, "
+          f"{b['rest'] / mib:.1f} MiB outside the layers")
     if info["per_layer_config_fields"]:
         print(f"per-layer config fields: {', '.join(info['per_layer_config_fields'])}")
     return 0

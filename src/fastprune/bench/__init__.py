@@ -1,0 +1,1 @@
+"""Speed benchmarks: what depth reduction buys against its ideal, on the hardware at hand."""

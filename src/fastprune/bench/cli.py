@@ -1,0 +1,63 @@
+"""``fastprune bench MODEL [MODEL ...]``: prefill latency and decode throughput, base vs pruned."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _int_list(text: str) -> list[int]:
+    from fastprune.errors import FastpruneError
+
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise FastpruneError(f"expected a comma-separated list of integers, got {text!r}") from exc
+    if not values or any(v < 0 for v in values):
+        raise FastpruneError(f"expected non-negative integers, got {text!r}")
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    from fastprune.bench.suite import BenchSettings, run_bench
+
+    settings = BenchSettings(
+        models=args.models,
+        batch_sizes=_int_list(args.batch_sizes),
+        prompt_len=args.prompt_len,
+        new_tokens=args.new_tokens,
+        drop_layers=_int_list(args.drop_layers) if args.drop_layers else [],
+        warmup=args.warmup,
+        repeats=args.repeats,
+        compare_hf=args.compare_hf,
+        engine=not args.no_engine,
+        dtype=args.dtype,
+        device=args.device,
+        seed=args.seed,
+        out=args.out,
+    )
+    run_bench(settings)
+    return 0
+
+
+def register(sub, name: str, help_text: str) -> None:
+    p = sub.add_parser(
+        name, help=help_text, description=help_text,
+        epilog="example: fastprune bench smollm2-135m runs/demo/pruned --batch-sizes 1,8 --out runs/bench\n"
+               "         fastprune bench random:llama-3.1-8b --drop-layers 4,8 --device cuda --out runs/bench8b",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("models", nargs="+", help="model specs; the first is the base the others are compared to")
+    p.add_argument("--drop-layers", default="", help="also measure the first model with the last n layers "
+                   "before the final one removed in memory, for each n (e.g. 2,4,8)")
+    p.add_argument("--batch-sizes", default="1,8", help="comma-separated batch sizes (default 1,8)")
+    p.add_argument("--prompt-len", type=int, default=128, help="prompt tokens per sequence (default 128)")
+    p.add_argument("--new-tokens", type=int, default=32, help="generated tokens per sequence (default 32)")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--compare-hf", action="store_true", help="also measure HF generate")
+    p.add_argument("--no-engine", action="store_true", help="skip the fastprune engine (HF only)")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output dir for bench.json and speedup.png")
+    p.set_defaults(func=run)

@@ -1,0 +1,1 @@
+"""``fastprune run``: the whole study (calibrate, prune, generate, train, evaluate, bench) in one run dir."""

@@ -1,0 +1,77 @@
+"""``RUN/manifest.json``: what each step ran, on what, what it wrote, how long it took, and its status.
+
+The manifest is rewritten atomically after every status change, so a killed run leaves a manifest that
+says exactly which step was running; the next invocation skips finished steps and re-enters that one
+(every stage command resumes from its own state).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from fastprune.errors import FastpruneError
+from fastprune.utils_io import atomic_write_json, sha256_file
+
+
+class Manifest:
+    def __init__(self, run_dir: Path, config: dict):
+        self.path = run_dir / "manifest.json"
+        self.data: dict = {"config": config, "steps": {}}
+        if self.path.is_file():
+            try:
+                old = json.loads(self.path.read_text())
+            except json.JSONDecodeError as exc:
+                raise FastpruneError(f"{self.path} is corrupt ({exc}); remove it to start the run over") from exc
+            if old.get("config") != config:
+                raise FastpruneError(
+                    f"{run_dir} holds a run with another config; use a new --out, or --from calibrate to redo "
+                    "everything with this config"
+                )
+            self.data = old
+
+    @property
+    def steps(self) -> dict:
+        return self.data["steps"]
+
+    def is_done(self, name: str) -> bool:
+        return self.steps.get(name, {}).get("status") == "done"
+
+    def start(self, name: str, stage: str, argv: list[str]) -> None:
+        step = self.steps.setdefault(name, {})
+        step.update({"stage": stage, "status": "running", "argv": argv, "started": time.time()})
+        step.setdefault("attempts", 0)
+        step["attempts"] += 1
+        self.save()
+
+    def finish(self, name: str, outputs: list[Path], seconds: float) -> None:
+        step = self.steps[name]
+        step.update({
+            "status": "done", "finished": time.time(), "seconds": round(seconds, 2),
+            "outputs": {str(p): _digest(p) for p in outputs},
+        })
+        self.save()
+
+    def fail(self, name: str, message: str) -> None:
+        self.steps[name].update({"status": "failed", "error": message, "finished": time.time()})
+        self.save()
+
+    def forget(self, names: list[str]) -> None:
+        for name in names:
+            self.steps.pop(name, None)
+        self.save()
+
+    def save(self) -> None:
+        atomic_write_json(self.path, self.data)
+
+
+def _digest(path: Path) -> str | None:
+    """sha256 of a file; for a directory, of its config.json or the first JSON it holds."""
+    if path.is_file():
+        return sha256_file(path)
+    if path.is_dir():
+        for name in ("config.json", "importance.json", "scores.json", "bench.json"):
+            if (path / name).is_file():
+                return sha256_file(path / name)
+    return None

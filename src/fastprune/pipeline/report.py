@@ -1,0 +1,187 @@
+"""``RUN/report.md`` with its charts: what was pruned, what it cost in scores and what it bought in speed."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+from fastprune.pipeline.config import RunConfig
+from fastprune.pipeline.manifest import Manifest
+from fastprune.pipeline.steps import Step
+from fastprune.utils_io import atomic_write_text
+
+# The paper's contrast: likelihood-scored classification survives pruning, generation does not.
+CLASSIFICATION_TASKS = ("piqa", "mc")
+GENERATIVE_TASKS = ("gsm8k", "gsm8k_fewshot", "humaneval", "arith", "parens", "math500", "mbpp", "xsum")
+_PRIMARY = {"humaneval": "pass@1", "piqa": "acc_norm", "ppl": "ppl", "xsum": "rougeL_f1"}
+_LOWER_IS_BETTER = {"ppl"}
+
+
+def task_kind(task: str) -> str | None:
+    base = task.split(":")[0]
+    if base in CLASSIFICATION_TASKS:
+        return "classification"
+    if base in GENERATIVE_TASKS:
+        return "generative"
+    return None
+
+
+def primary_metric(task: str, metrics: dict) -> tuple[str, bool] | None:
+    """(metric name, higher is better) for a task's scores."""
+    if "primary" in metrics and metrics["primary"] in metrics:
+        name = metrics["primary"]
+        return name, not metrics.get("lower_is_better", name in _LOWER_IS_BETTER)
+    name = _PRIMARY.get(task.split(":")[0], "exact_match")
+    if name in metrics:
+        return name, name not in _LOWER_IS_BETTER
+    numeric = [k for k, v in metrics.items() if isinstance(v, (int, float)) and k != "n"]
+    return (numeric[0], True) if numeric else None
+
+
+def retention(value: float, base: float, higher_is_better: bool) -> float:
+    """Share of the base score a model keeps (1.0 = all of it); for lower-is-better metrics base/value."""
+    if higher_is_better:
+        return value / base if base else math.nan
+    return base / value if value else math.nan
+
+
+def collect_scores(run_dir: Path, steps: list[Step]) -> dict[str, dict]:
+    scores = {}
+    for step in steps:
+        if step.stage == "evaluate" and step.output.is_file():
+            doc = json.loads(step.output.read_text())
+            # scores.json is {model: {task: {...}}}; one model per evaluation step here.
+            scores[step.label] = next(iter(doc.values())) if doc else {}
+    return scores
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def scores_table(scores: dict[str, dict]) -> tuple[str, dict]:
+    """Markdown table (task x model, primary metric, retention vs base) and the retention numbers."""
+    if "base" not in scores:
+        return "_no base-model scores_", {}
+    models = list(scores)
+    tasks = list(scores["base"])
+    lines = ["| task | metric | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
+    kept: dict[str, dict[str, float]] = {m: {} for m in models}
+    for task in tasks:
+        pm = primary_metric(task, scores["base"][task])
+        if pm is None:
+            continue
+        name, higher = pm
+        base_value = scores["base"][task].get(name, math.nan)
+        cells = []
+        for model in models:
+            value = scores[model].get(task, {}).get(name, math.nan)
+            ratio = retention(value, base_value, higher)
+            kept[model][task] = ratio
+            cells.append(_fmt(value) if model == "base" else f"{_fmt(value)} ({_fmt(100 * ratio)}%)"
+                         if not math.isnan(ratio) else _fmt(value))
+        n = scores["base"][task].get("n", "")
+        lines.append(f"| {task} (n={n}) | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), kept
+
+
+def plot_contrast(kept: dict[str, dict[str, float]], path: Path) -> bool:
+    """Bar chart of mean classification vs generative retention per model; False if nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m for m in kept if m != "base"]
+    groups = {"classification": [], "generative": []}
+    for model in models:
+        for kind in groups:
+            values = [v for t, v in kept[model].items() if task_kind(t) == kind and not math.isnan(v)]
+            groups[kind].append(100 * sum(values) / len(values) if values else math.nan)
+    if not models or all(math.isnan(v) for vs in groups.values() for v in vs):
+        return False
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(models) + 2), 4))
+    width = 0.38
+    xs = range(len(models))
+    for offset, (kind, values) in zip((-width / 2, width / 2), groups.items(), strict=True):
+        ax.bar([x + offset for x in xs], [0 if math.isnan(v) else v for v in values], width, label=kind)
+    ax.axhline(100, color="k", lw=0.8, ls="--")
+    ax.set_xticks(list(xs), models, rotation=20)
+    ax.set_ylabel("% of base score kept")
+    ax.set_title("What pruning keeps: classification vs generative reasoning")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _pruning_section(run_dir: Path, steps: list[Step]) -> list[str]:
+    lines = []
+    for step in steps:
+        cfg_path = step.output / "config.json"
+        if step.stage != "prune" or not cfg_path.is_file():
+            continue
+        cfg = json.loads(cfg_path.read_text())
+        block = cfg.get("fastprune", {})
+        lines.append(f"- **{step.label}**: removed layers {block.get('removed_layers')} of "
+                     f"{block.get('original_num_layers')} ({block.get('strategy')}); "
+                     f"{cfg.get('num_hidden_layers')} layers left -> `{step.output.relative_to(run_dir)}`")
+    return lines
+
+
+def _bench_section(run_dir: Path) -> list[str]:
+    path = run_dir / "bench" / "bench.json"
+    if not path.is_file():
+        return ["_bench not run_"]
+    doc = json.loads(path.read_text())
+    lines = [f"Device: {doc.get('device')}; torch {doc.get('torch')}.", "",
+             "| model | layers | backend | batch | TTFT ms | decode ms/step | speedup prefill | speedup decode "
+             "| ideal L/(L-n) | ideal bytes S* |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in doc["rows"]:
+        lines.append(
+            f"| {Path(r['model']).name} | {r['num_layers']} | {r['backend']} | {r['batch_size']} | "
+            f"{r['prefill_s']['median'] * 1e3:.1f} | {r['decode_step_s']['median'] * 1e3:.1f} | "
+            f"{r['speedup_prefill']:.3f} | {r['speedup_decode']:.3f} | {r['ideal_layers']:.3f} | "
+            f"{r['ideal_bytes']:.3f} |"
+        )
+    lines += ["", "The byte-model ideal S* counts the embeddings/LM head that every step reads whatever the depth; "
+              "it is the speedup to expect for decoding on small models. L/(L-n) is approached only when the "
+              "layers dominate the weight bytes (large models).", "", "![speedup](bench/speedup.png)"]
+    return lines
+
+
+def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: Manifest) -> Path:
+    lines = [f"# fastprune study: {config.model}", "",
+             f"Written {time.strftime('%Y-%m-%d %H:%M:%S')}; stages: {', '.join(config.stages)}; "
+             f"pruning ratios {config.prune.ratios} ({config.prune.strategy}).", ""]
+    if (run_dir / "calibrate" / "heatmap.png").is_file():
+        lines += ["## Layer similarity", "",
+                  f"Calibrated on `{config.calibrate.data}` ({config.calibrate.max_tokens} tokens max, "
+                  f"sequences of {config.calibrate.seq_len}).", "",
+                  "![angular distance](calibrate/heatmap.png)", ""]
+        if (run_dir / "calibrate" / "bi.png").is_file():
+            lines += ["![block influence](calibrate/bi.png)", ""]
+    prune_lines = _pruning_section(run_dir, steps)
+    if prune_lines:
+        lines += ["## Pruned layers", "", *prune_lines, ""]
+    scores = collect_scores(run_dir, steps)
+    if scores:
+        table, kept = scores_table(scores)
+        lines += ["## Scores", "", "Primary metric per task; in brackets the share of the base score kept.", "",
+                  table, ""]
+        if plot_contrast(kept, run_dir / "contrast.png"):
+            lines += ["![contrast](contrast.png)", ""]
+    if "bench" in config.stages:
+        lines += ["## Speed", "", *_bench_section(run_dir), ""]
+    lines += ["## What ran", "", "| step | status | seconds |", "|---|---|---|"]
+    for step in steps:
+        rec = manifest.steps.get(step.name, {})
+        lines.append(f"| {step.name} | {rec.get('status', 'pending')} | {rec.get('seconds', '')} |")
+    path = run_dir / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path

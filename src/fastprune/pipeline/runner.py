@@ -1,0 +1,73 @@
+"""Execute the study's steps in order, skipping finished ones, recording everything in the manifest."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from fastprune.errors import FastpruneError
+from fastprune.pipeline.config import STAGE_ORDER, RunConfig, config_to_dict
+from fastprune.pipeline.manifest import Manifest
+from fastprune.pipeline.steps import Step, build_steps
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def _step_root(step: Step, run_dir: Path) -> Path:
+    """The folder (or file) a step owns inside the run dir, removed when the step is redone."""
+    rel = step.output.relative_to(run_dir)
+    if step.stage in ("calibrate", "bench"):
+        return run_dir / rel.parts[0]
+    if step.stage == "evaluate":
+        return step.output.parent
+    return step.output
+
+
+def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = None) -> Manifest:
+    """Run every step of ``config`` into ``run_dir``; return the manifest. Re-running resumes."""
+    from fastprune.cli import main as fastprune_main
+    from fastprune.pipeline.report import write_report
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    steps = build_steps(config, run_dir)
+    if from_stage is not None:
+        if from_stage not in STAGE_ORDER:
+            raise FastpruneError(f"--from {from_stage!r}: unknown stage; stages: {', '.join(STAGE_ORDER)}")
+        manifest_path = run_dir / "manifest.json"
+        if manifest_path.is_file() and from_stage == STAGE_ORDER[0]:
+            manifest_path.unlink()  # redoing everything: a changed config is allowed
+    manifest = Manifest(run_dir, config_to_dict(config))
+    if from_stage is not None:
+        redo = [s for s in steps if STAGE_ORDER.index(s.stage) >= STAGE_ORDER.index(from_stage)]
+        for step in redo:
+            _remove(_step_root(step, run_dir))
+        manifest.forget([s.name for s in redo])
+    todo = [s for s in steps if not (manifest.is_done(s.name) and s.output.exists())]
+    print(f"fastprune run: {len(steps) - len(todo)} of {len(steps)} steps already done in {run_dir}",
+          file=sys.stderr)
+    for index, step in enumerate(todo, 1):
+        print(f"\n=== [{index}/{len(todo)}] {step.name}: fastprune {' '.join(step.argv)}", file=sys.stderr,
+              flush=True)
+        manifest.start(step.name, step.stage, step.argv)
+        t0 = time.perf_counter()
+        try:
+            code = fastprune_main(step.argv)
+        except Exception as exc:
+            manifest.fail(step.name, f"{type(exc).__name__}: {exc}")
+            raise
+        if code != 0 or not step.output.exists():
+            message = f"exit code {code}" if code != 0 else f"it did not write {step.output}"
+            manifest.fail(step.name, message)
+            raise FastpruneError(f"step {step.name} failed ({message}); fix the cause and re-run the same "
+                                 "command to resume")
+        manifest.finish(step.name, [step.output], time.perf_counter() - t0)
+    write_report(run_dir, config, steps, manifest)
+    return manifest
