@@ -1,0 +1,28 @@
+"""Layer selection and structural pruning that produce standard, verified HF checkpoints.
+
+Exports resolve lazily: ``fastprune.prune.cli`` is imported by ``fastprune --help``, which must not pay
+for torch and transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "choose_layers": "api", "prune_and_save": "api",
+    "Importance": "importance", "check_matches_model": "importance", "load_importance": "importance",
+    "LMLossScorer": "iterative", "ModelScorer": "iterative", "Scorer": "iterative", "calibration_batches": "iterative",
+    "iterative_select": "iterative",
+    "STRATEGIES": "select",
+    "pruning_summary": "summary",
+    "normalize_layers": "surgery", "prune_model": "surgery", "temporarily_pruned": "surgery",
+    "verify_checkpoint": "verify",
+    "write_checkpoint": "checkpoint",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fastprune.prune' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"fastprune.prune.{_EXPORTS[name]}"), name)
