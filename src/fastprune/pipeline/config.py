@@ -49,7 +49,7 @@ class GenerateConfig:
 @dataclass
 class TrainConfig:
     mode: str = "lora"
-    epochs: float = 1.0
+    epochs: int = 1
     max_steps: int | None = None
     lr: float | None = None
     batch_size: int = 4

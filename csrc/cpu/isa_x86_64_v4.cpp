@@ -1,0 +1,6 @@
+// Token kernel for x86-64-v4 (AVX-512 F/BW/DQ/VL), compiled with -march=x86-64-v4 and only ever called
+// after a runtime CPU check. 4x4 tiles of 16-lane vectors: 16 accumulators plus operands fit 32 ZMM registers.
+#define FP_ISA_NS x86_64_v4
+#define FP_TILE 4
+#define FP_LANES 16
+#include "boundary_stats_tokens.inl"
