@@ -40,3 +40,18 @@ def tiny():
         return load_model(f"tiny:{family}:{layers}", dtype="float32", device="cpu", seed=seed)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _threads_for_model_size(request):
+    """Tiny models run faster on one intra-op thread (extra threads only spin on a 2-core machine, and
+    much worse when it is shared); tests marked ``embedded`` keep torch's default for the 135M model."""
+    import torch
+
+    if request.node.get_closest_marker("embedded"):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,15 +14,6 @@ from fastprune.models.layer_runner import LayerRunner
 FAMILIES = list(TINY_FAMILIES)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matmuls are 10x slower with intra-op threads fighting over a shared CPU; restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _batch(seed: int = 0, batch: int = 2, seq: int = 40, vocab: int = 256):
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, vocab, (batch, seq), generator=g)

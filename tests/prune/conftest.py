@@ -12,15 +12,6 @@ from fastprune.models.fingerprint import model_fingerprint
 from fastprune.models.layer_runner import LayerRunner
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matmuls are 10x slower with intra-op threads fighting over a shared CPU; restore afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def compute_importance(loaded, seed: int = 0) -> dict:
     """Angular distances and block influence between layer boundaries on random tokens, in the
     importance.json layout the calibrate stage writes (a small stand-in for it, not a replacement)."""

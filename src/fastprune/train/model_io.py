@@ -1,0 +1,138 @@
+"""Loading the model to train and writing the finished one as a plain HF checkpoint.
+
+The output never needs peft: LoRA is merged into the base weights first. Under FSDP2 the full state dict is
+gathered to rank 0, which loads it into an unsharded copy of the model and saves that.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from fastprune.errors import FastpruneError
+from fastprune.train.config import TrainConfig
+from fastprune.train.distributed import DistEnv
+from fastprune.train.modes import ModeSetup, check_qlora_available, merged, qlora_quantization_config, wrap_lora
+from fastprune.utils_io import atomic_directory, atomic_write_json
+
+_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+           "float16": torch.float16, "fp16": torch.float16}
+
+
+def parse_dtype(name: str, what: str) -> torch.dtype:
+    if name not in _DTYPES:
+        raise FastpruneError(f"unknown {what} {name!r}; use one of {', '.join(sorted(_DTYPES))} or auto")
+    return _DTYPES[name]
+
+
+def load_for_training(cfg: TrainConfig, env: DistEnv):
+    """``LoadedModel`` on CPU with master weights in ``cfg.dtype`` (float32 for auto)."""
+    from fastprune.models import load_model
+
+    if cfg.mode == "qlora":
+        check_qlora_available(env.world)
+        return _load_quantized(cfg, env)
+    dtype = torch.float32 if cfg.dtype == "auto" else parse_dtype(cfg.dtype, "--dtype")
+    # Loaded on CPU: FSDP2 moves each shard to the GPU itself, and peft wraps before any move.
+    return load_model(cfg.model, dtype=dtype, device="cpu", seed=cfg.seed, trust_remote_code=cfg.trust_remote_code)
+
+
+def _load_quantized(cfg: TrainConfig, env: DistEnv):
+    from transformers import AutoModelForCausalLM
+
+    from fastprune.models import LoadedModel, parse_model_spec
+    from fastprune.models.embedded import ensure_embedded_checkpoint
+
+    spec = parse_model_spec(cfg.model)
+    if spec.kind not in ("embedded", "local", "hub"):
+        raise FastpruneError(f"--mode qlora quantises a saved checkpoint; {cfg.model!r} is a {spec.kind} spec. "
+                             "Save it with 'fastprune prune' first, or use --mode lora")
+    path = str(ensure_embedded_checkpoint()) if spec.kind == "embedded" else spec.value
+    from transformers import AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=qlora_quantization_config(),
+                                                 dtype=torch.bfloat16, device_map={"": env.device.index or 0},
+                                                 trust_remote_code=cfg.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
+    return LoadedModel(model, tokenizer, spec, path=Path(path) if spec.kind != "hub" else None)
+
+
+def source_dtype(loaded) -> torch.dtype | None:
+    """The dtype recorded in the source checkpoint's config.json, when the model came from one."""
+    if loaded.path is None or not (Path(loaded.path) / "config.json").is_file():
+        return None
+    raw = json.loads((Path(loaded.path) / "config.json").read_text())
+    name = raw.get("dtype") or raw.get("torch_dtype")
+    return _DTYPES.get(name) if isinstance(name, str) else None
+
+
+def _gathered_plain_model(setup: ModeSetup, base: nn.Module, lora_kwargs: dict, env: DistEnv) -> nn.Module | None:
+    """Rank 0: an unsharded, merged copy of the trained model; other ranks: None (collective call)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    state = get_model_state_dict(setup.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if not env.is_main:
+        return None
+    copy = AutoModelForCausalLM.from_config(base.config, dtype=torch.float32)
+    copy.generation_config = base.generation_config
+    if setup.is_peft:
+        copy = wrap_lora(copy, **lora_kwargs)
+    missing, unexpected = copy.load_state_dict(state, strict=False)
+    # Tied LM heads are stored once (under the embedding name); anything else missing is a real bug.
+    tie = base.config.get_text_config().tie_word_embeddings
+    tied = {k for k in missing if tie and k.endswith("lm_head.weight")}
+    if set(missing) - tied or unexpected:
+        raise RuntimeError(f"gathered state does not fit the model: missing {sorted(set(missing) - tied)[:5]}, "
+                           f"unexpected {sorted(unexpected)[:5]}")
+    copy.tie_weights()
+    return merged(ModeSetup(setup.mode, copy, setup.layers, 0, 0, 0))
+
+
+def _qlora_plain_model(setup: ModeSetup, cfg: TrainConfig, lora_kwargs: dict) -> nn.Module:
+    """Merging into the 4-bit base would re-quantise the result; instead the trained adapters are applied to
+    the unquantised base (bf16, CPU) and merged there, which is what the recovered model should be."""
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    from fastprune.models import parse_model_spec
+    from fastprune.models.embedded import ensure_embedded_checkpoint
+
+    adapters = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(setup.model).items()}
+    spec = parse_model_spec(cfg.model)
+    path = str(ensure_embedded_checkpoint()) if spec.kind == "embedded" else spec.value
+    base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, trust_remote_code=cfg.trust_remote_code)
+    peft_model = wrap_lora(base, **lora_kwargs)
+    set_peft_model_state_dict(peft_model, adapters)
+    return merged(ModeSetup("lora", peft_model, setup.layers, 0, 0, 0))
+
+
+def save_final(setup: ModeSetup, base: nn.Module, tokenizer, cfg: TrainConfig, env: DistEnv,
+               save_dtype: torch.dtype, summary: dict) -> None:
+    """Write OUT (collective under FSDP2): config, safetensors, tokenizer, generation config, the step log
+    and a summary; all-or-nothing through a temp directory and a rename."""
+    lora_kwargs = {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout}
+    if setup.mode == "qlora":
+        plain = _qlora_plain_model(setup, cfg, lora_kwargs) if env.is_main else None
+    elif env.sharded:
+        plain = _gathered_plain_model(setup, base, lora_kwargs, env)
+    else:
+        plain = merged(setup)
+    if env.is_main:
+        plain = plain.to("cpu", save_dtype).eval()
+        plain.config.use_cache = True
+        with atomic_directory(cfg.out_path, overwrite=cfg.overwrite) as tmp:
+            plain.save_pretrained(tmp, safe_serialization=True)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            log = cfg.state_dir / "train_log.jsonl"
+            if log.is_file():
+                shutil.copyfile(log, tmp / "train_log.jsonl")
+            atomic_write_json(tmp / "train_summary.json", summary)
+        if not cfg.keep_state:
+            shutil.rmtree(cfg.state_dir, ignore_errors=True)
+    env.barrier()
