@@ -1,0 +1,67 @@
+"""Right-padded batches with attention masks, sharded across ranks of a multi-process pass.
+
+Every rank reads the same sequence stream and groups it into global batches of ``batch_size * world``
+sequences; rank ``r`` keeps sequences ``r, r + world, ...`` of each. So all ranks agree on the stream
+position after every global batch, and a checkpoint written by rank 0 resumes any number of ranks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from fastprune.data.packing import SequenceStream
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # [B, S] long, right padded (B may be 0 on a rank left without sequences)
+    attention_mask: torch.Tensor  # [B, S] long, 1 = real token, 0 = padding
+    index: int  # global batch number, counting from 0 over the whole pass (resumes included)
+    position: dict  # stream position after this global batch (identical on every rank)
+    global_sequences: int  # sequences in the global batch
+    global_tokens: int  # real tokens in the global batch
+
+    @property
+    def tokens(self) -> int:
+        return int(self.attention_mask.sum())
+
+    @property
+    def padded(self) -> bool:
+        return bool((self.attention_mask == 0).any())
+
+
+def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask)``: right padding to the longest sequence of the list."""
+    width = max((len(s) for s in sequences), default=0)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return ids, mask
+
+
+def batches(
+    stream: SequenceStream, batch_size: int, pad_id: int, rank: int = 0, world: int = 1, first_index: int = 0
+) -> Iterator[Batch]:
+    """This rank's share of each global batch of ``stream``; see the module docstring."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be positive, not {batch_size}")
+    group: list[list[int]] = []
+    index = first_index
+
+    def make() -> Batch:
+        mine = group[rank::world]
+        ids, mask = pad_batch(mine, pad_id)
+        return Batch(ids, mask, index, stream.position.to_dict(), len(group), sum(len(s) for s in group))
+
+    for seq in stream:
+        group.append(seq)
+        if len(group) == batch_size * world:
+            yield make()
+            group, index = [], index + 1
+    if group:
+        yield make()
