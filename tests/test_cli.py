@@ -23,3 +23,10 @@ def test_import_does_not_touch_cuda():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_help_does_not_import_torch():
+    """Building every stage's parser must stay light: `fastprune --help` answers in a blink."""
+    code = "import sys, fastprune.cli; fastprune.cli.build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr

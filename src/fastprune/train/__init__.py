@@ -6,7 +6,17 @@ resumable checkpoints (``checkpoint``), a JSONL step log and MFU (``metrics``) a
 train``: ``cli``.
 """
 
-from fastprune.train.config import TrainConfig
-from fastprune.train.loop import train
-
 __all__ = ["TrainConfig", "train"]
+
+
+def __getattr__(name: str):
+    # Lazy: `fastprune --help` imports fastprune.train.cli, which must not pull in torch.distributed.
+    if name == "TrainConfig":
+        from fastprune.train.config import TrainConfig
+
+        return TrainConfig
+    if name == "train":
+        from fastprune.train.loop import train
+
+        return train
+    raise AttributeError(f"module 'fastprune.train' has no attribute {name!r}")
