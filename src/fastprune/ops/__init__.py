@@ -10,6 +10,7 @@ from .boundary_stats_ref import boundary_stats_ref
 from .boundary_stats_types import BoundaryStats
 from .dispatch import available_backends, resolve_backend
 from .native import native_build_info
+from .sampling import filtered_probs_ref, sample, sample_ref, uniform_from_seeds
 
 __all__ = [
     "BACKENDS",
@@ -19,7 +20,11 @@ __all__ = [
     "available_backends",
     "boundary_stats",
     "boundary_stats_ref",
+    "filtered_probs_ref",
     "native_build_info",
     "resolve_backend",
+    "sample",
+    "sample_ref",
+    "uniform_from_seeds",
     "UnknownBackendError",
 ]

@@ -1,0 +1,204 @@
+"""Generation throughput: fastprune's engine vs HF ``generate``, same prompts/settings/dtype, one run.
+
+Every sequence is forced to exactly ``--new-tokens`` tokens (``ignore_eos`` here, ``min_new_tokens`` for
+HF) so both count the same work. Per-step decode time comes from two runs (N tokens and 1 token):
+``(t_N - t_1) / (N - 1)``, which removes prefill. It is set against the bandwidth floor: bytes of weights
+read per step (every decoder layer, the final norm and the LM head; not the embedding table, of which a
+step reads one row per sequence) divided by the measured copy bandwidth, and against a bare pass of
+matrix-vector products over the same weights.
+
+    python benchmarks/bench_generate.py --model smollm2-135m --batches 1,8 --out bench_generate.json
+
+State the machine's load when quoting numbers: the JSON records the load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from fastprune.generate import GenerationEngine, GenerationRequest, SamplingParams  # noqa: E402
+from fastprune.models import load_model  # noqa: E402
+from fastprune.utils_io import atomic_write_json  # noqa: E402
+
+QUESTIONS = [
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+    "How many clips did Natalia sell altogether in April and May?",
+    "Weng earns $12 an hour for babysitting. Yesterday, she just did 50 minutes of babysitting. How much did "
+    "she earn?",
+    "Write a Python function that returns the n-th Fibonacci number.",
+    "Explain why the sky is blue in two sentences.",
+]
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn, device, repeats):
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def copy_bandwidth(device, nbytes=256 << 20, repeats=5) -> float:
+    """Bytes/s of a large tensor copy (read + write counted)."""
+    src = torch.empty(nbytes // 4, dtype=torch.float32, device=device).uniform_()
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    t = _timed(lambda: dst.copy_(src), device, repeats)
+    return 2 * nbytes / t
+
+
+def weight_matrices(loaded):
+    """Weights one decode step streams through: layers, final norm, LM head."""
+    adapter = loaded.adapter
+    mats = [p for layer in adapter.layers for p in layer.parameters()]
+    if adapter.final_norm is not None:
+        mats += list(adapter.final_norm.parameters())
+    mats.append(adapter.lm_head().weight)
+    return mats
+
+
+def matvec_pass(loaded, device, repeats=5) -> float:
+    """Seconds for one batch-1 product with every 2-D weight (the practical floor at batch 1)."""
+    mats = [w for w in weight_matrices(loaded) if w.dim() == 2]
+    xs = {w.shape[1]: torch.randn(1, w.shape[1], dtype=w.dtype, device=device) for w in mats}
+
+    def run():
+        for w in mats:
+            torch.nn.functional.linear(xs[w.shape[1]], w)
+
+    with torch.inference_mode():
+        run()
+        return _timed(run, device, repeats)
+
+
+def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats):
+    device = loaded.device
+    ids = [prompts[i % len(prompts)] for i in range(batch)]
+    tok = loaded.tokenizer
+    tok.padding_side = "left"
+    enc = tok.pad({"input_ids": ids}, return_tensors="pt").to(device)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+    def hf(n):
+        with torch.inference_mode():
+            loaded.model.generate(**enc, do_sample=False, max_new_tokens=n, min_new_tokens=n, pad_token_id=pad_id)
+
+    def ours(n):
+        reqs = [GenerationRequest(p, SamplingParams(max_new_tokens=n, ignore_eos=True)) for p in ids]
+        out = engine.generate(reqs)
+        assert all(r.num_tokens == n for r in out)
+
+    row = {"batch": batch, "new_tokens": new_tokens, "prompt_tokens": [len(p) for p in ids]}
+    for name, fn in (("hf", hf), ("fastprune", ours)):
+        fn(4)  # warm-up: allocations, kernel selection
+        full = _timed(lambda fn=fn: fn(new_tokens), device, repeats)
+        one = _timed(lambda fn=fn: fn(1), device, repeats)
+        row[name] = {
+            "seconds": full,
+            "tokens_per_s": batch * new_tokens / full,
+            "ms_per_step": 1000 * (full - one) / (new_tokens - 1),
+            "prefill_ms": 1000 * one,
+        }
+    row["speedup_tokens_per_s"] = row["fastprune"]["tokens_per_s"] / row["hf"]["tokens_per_s"]
+    row["speedup_ms_per_step"] = row["hf"]["ms_per_step"] / row["fastprune"]["ms_per_step"]
+    return row
+
+
+def bench_continuous(engine, prompts, requests, max_new, seed=0):
+    """Throughput with continuous batching: ``requests`` prompts with answers of mixed, random lengths."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(max(1, max_new // 8), max_new + 1, (requests,), generator=g).tolist()
+    reqs = [GenerationRequest(prompts[i % len(prompts)], SamplingParams(max_new_tokens=n, ignore_eos=True))
+            for i, n in enumerate(lengths)]
+    engine.generate(reqs[: engine.max_batch_size])  # warm-up
+    _sync(engine.device)
+    t = time.perf_counter()
+    out = engine.generate(reqs)
+    _sync(engine.device)
+    seconds = time.perf_counter() - t
+    tokens = sum(r.num_tokens for r in out)
+    return {"requests": requests, "slots": engine.max_batch_size, "new_tokens_range": [min(lengths), max(lengths)],
+            "tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--continuous", type=int, default=0, metavar="N",
+                    help="also time N requests of mixed answer lengths through max(batches) slots")
+    ap.add_argument("--max-seq-len", type=int, default=512)
+    ap.add_argument("--out", default="bench_generate.json")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+    loaded = load_model(args.model, dtype=args.dtype, device=args.device)
+    device = loaded.device
+    batches = [int(b) for b in args.batches.split(",")]
+    engine = GenerationEngine(loaded, max_batch_size=max(batches), max_seq_len=args.max_seq_len)
+    prompts = [engine.encode_prompt(q) for q in QUESTIONS]
+
+    weight_bytes = sum(w.numel() * w.element_size() for w in weight_matrices(loaded))
+    bandwidth = copy_bandwidth(device)
+    matvec_s = matvec_pass(loaded, device)
+    rows = [bench_batch(loaded, engine, prompts, b, args.new_tokens, args.repeats) for b in batches]
+    floor_ms = 1000 * weight_bytes / bandwidth
+    for row in rows:
+        row["floor_ms_per_step"] = floor_ms
+        row["fastprune"]["fraction_of_floor"] = floor_ms / row["fastprune"]["ms_per_step"]
+        row["fastprune"]["achieved_bandwidth_GBps"] = weight_bytes / row["fastprune"]["ms_per_step"] / 1e6
+    result = {
+        "benchmark": "generate",
+        "model": args.model,
+        "dtype": args.dtype,
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "runner": engine.runner.name,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "weight_bytes_per_step": weight_bytes,
+        "copy_bandwidth_GBps": bandwidth / 1e9,
+        "matvec_pass_ms": 1000 * matvec_s,
+        "results": rows,
+    }
+    if args.continuous:
+        result["continuous"] = bench_continuous(engine, prompts, args.continuous, args.new_tokens)
+    atomic_write_json(args.out, result)
+    for row in rows:
+        print(f"batch {row['batch']}: fastprune {row['fastprune']['tokens_per_s']:.1f} tok/s "
+              f"({row['fastprune']['ms_per_step']:.1f} ms/step), HF {row['hf']['tokens_per_s']:.1f} tok/s "
+              f"({row['hf']['ms_per_step']:.1f} ms/step): x{row['speedup_tokens_per_s']:.2f}; "
+              f"floor {floor_ms:.1f} ms/step, matvec pass {1000 * matvec_s:.1f} ms", file=sys.stderr)
+    print(json.dumps({"out": args.out}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
