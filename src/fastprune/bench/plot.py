@@ -10,6 +10,7 @@ def plot_speedup(rows: list[dict], path: str | Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     series: dict[tuple, list[dict]] = {}
     for row in rows:
@@ -27,6 +28,7 @@ def plot_speedup(rows: list[dict], path: str | Path) -> None:
                 ideal_done = True
         ax.set_title(f"{phase} speedup vs the first model")
         ax.set_xlabel("layers removed")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("speedup (x)")
     axes[1].legend(fontsize=8)

@@ -82,7 +82,7 @@ def scores_table(scores: dict[str, dict]) -> tuple[str, dict]:
             value = scores[model].get(task, {}).get(name, math.nan)
             ratio = retention(value, base_value, higher)
             kept[model][task] = ratio
-            cells.append(_fmt(value) if model == "base" else f"{_fmt(value)} ({_fmt(100 * ratio)}%)"
+            cells.append(_fmt(value) if model == "base" else f"{_fmt(value)} ({100 * ratio:.0f}%)"
                          if not math.isnan(ratio) else _fmt(value))
         n = scores["base"][task].get("n", "")
         lines.append(f"| {task} (n={n}) | {name} | " + " | ".join(cells) + " |")

@@ -1,0 +1,87 @@
+"""End to end: the whole study on a tiny model, then a second invocation that has nothing left to do."""
+
+import json
+
+import pytest
+
+from fastprune.errors import FastpruneError
+from fastprune.pipeline.config import config_from_dict
+from fastprune.pipeline.runner import run_study
+
+
+def tiny_study(shared_data: str) -> dict:
+    return {
+        "model": "tiny:llama:6",
+        "dtype": "float32",
+        "device": "cpu",
+        "calibrate": {"data": f"{shared_data}/wikitext2/valid.txt", "seq_len": 32, "max_tokens": 512,
+                      "batch_size": 4},
+        "prune": {"strategy": "block", "ratios": [0.34]},
+        "generate": {"prompts": f"{shared_data}/gsm8k/train.jsonl", "field": "question", "limit": 4,
+                     "max_new_tokens": 8, "batch_size": 4},
+        "train": {"mode": "lora", "max_steps": 2, "batch_size": 2, "max_seq_len": 512},
+        "evaluate": {"tasks": ["arith", "piqa"], "limit": 4, "batch_size": 4, "max_new_tokens": 8},
+        "bench": {"batch_sizes": [1], "prompt_len": 8, "new_tokens": 3, "repeats": 1},
+    }
+
+
+@pytest.mark.slow
+def test_study_runs_end_to_end_and_resumes(tmp_path, shared_data, monkeypatch):
+    config = config_from_dict(tiny_study(shared_data))
+    run_dir = tmp_path / "run"
+    manifest = run_study(config, run_dir)
+    statuses = {name: step["status"] for name, step in manifest.steps.items()}
+    assert set(statuses.values()) == {"done"}, statuses
+    assert set(statuses) == {"calibrate", "prune/r34", "generate", "train/r34", "evaluate/base",
+                             "evaluate/pruned-r34", "evaluate/recovered-r34", "bench"}
+    report = (run_dir / "report.md").read_text()
+    for needle in ("## Layer similarity", "## Pruned layers", "## Scores", "## Speed", "## What ran",
+                   "pruned-r34", "recovered-r34"):
+        assert needle in report
+    pruned_cfg = json.loads((run_dir / "prune" / "r34" / "config.json").read_text())
+    assert pruned_cfg["num_hidden_layers"] == 4
+    assert (run_dir / "calibrate" / "heatmap.png").is_file() and (run_dir / "bench" / "speedup.png").is_file()
+
+    # A second invocation finds everything done and runs no stage at all.
+    import fastprune.cli
+
+    def no_stage(argv):
+        raise AssertionError(f"stage re-ran: {argv}")
+
+    monkeypatch.setattr(fastprune.cli, "main", no_stage)
+    run_study(config, run_dir)
+
+    # --from redoes that stage and the later ones only.
+    monkeypatch.undo()
+    seen = []
+    real_main = fastprune.cli.main
+
+    def spy(argv):
+        seen.append(argv[0])
+        return real_main(argv)
+
+    monkeypatch.setattr(fastprune.cli, "main", spy)
+    run_study(config, run_dir, from_stage="bench")
+    assert seen == ["bench"]
+
+
+def test_other_config_in_same_dir_is_refused(tmp_path, shared_data):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = config_from_dict({**tiny_study(shared_data), "stages": ["calibrate"]})
+    from fastprune.pipeline.config import config_to_dict
+    from fastprune.pipeline.manifest import Manifest
+
+    Manifest(run_dir, config_to_dict(config)).save()
+    other = config_from_dict({**tiny_study(shared_data), "stages": ["calibrate"], "seed": 7})
+    with pytest.raises(FastpruneError, match="another config"):
+        run_study(other, run_dir)
+
+
+def test_failed_stage_is_recorded_and_named(tmp_path):
+    config = config_from_dict({"model": "tiny:llama:4", "stages": ["calibrate"], "device": "cpu",
+                               "calibrate": {"data": str(tmp_path / "missing.txt")}})
+    with pytest.raises(FastpruneError, match="step calibrate failed"):
+        run_study(config, tmp_path / "run")
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["steps"]["calibrate"]["status"] == "failed"
