@@ -1,0 +1,109 @@
+"""``arith``: seeded arithmetic probes, few-shot, scored by exact match and first-digit accuracy.
+
+Kinds: GPT-3's "1dc" (three single-digit operands, two operations, parentheses around the last two:
+"What is 6+(4*8)?") and 1-3 digit addition, subtraction and multiplication. Exact match reads the
+generated answer; first-digit accuracy reads the logits at the answer position, which separates "can
+no longer carry the computation" from "cannot format an answer" after pruning.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+from fastprune.evaluate.probes import first_token_choice, generation_metrics, grouped_accuracy, mean
+from fastprune.evaluate.task import EvalOptions, TaskResult
+
+KINDS = ("1dc", "add1", "add2", "add3", "sub1", "sub2", "sub3", "mul1", "mul2", "mul3")
+DEFAULT_SIZE = 300
+_WORDS = {"add": ("plus", lambda a, b: a + b), "sub": ("minus", lambda a, b: a - b),
+          "mul": ("times", lambda a, b: a * b)}
+_OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+_INT_RE = re.compile(r"-?\d[\d,]*")
+FIRST_CHARS = tuple("0123456789-")
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str
+    question: str
+    answer: int
+
+
+def make_problem(kind: str, rng: random.Random) -> Problem:
+    if kind == "1dc":
+        a, b, c = (rng.randint(0, 9) for _ in range(3))
+        op1, op2 = rng.choice("+-*"), rng.choice("+-*")
+        return Problem(kind, f"What is {a}{op1}({b}{op2}{c})?", _OPS[op1](a, _OPS[op2](b, c)))
+    op, digits = kind[:3], int(kind[3:])
+    if op not in _WORDS or not 1 <= digits <= 3:
+        raise ValueError(f"unknown arith kind {kind!r}; known: {', '.join(KINDS)}")
+    low = 0 if digits == 1 else 10 ** (digits - 1)
+    a, b = rng.randint(low, 10**digits - 1), rng.randint(low, 10**digits - 1)
+    word, fn = _WORDS[op]
+    return Problem(kind, f"What is {a} {word} {b}?", fn(a, b))
+
+
+def make_problems(n: int, seed: int) -> list[Problem]:
+    """``n`` problems cycling through the kinds, reproducible from ``seed``."""
+    rng = random.Random(f"arith-{seed}")
+    return [make_problem(KINDS[i % len(KINDS)], rng) for i in range(n)]
+
+
+def build_prompt(problem: Problem, shots: list[Problem]) -> str:
+    lines = [f"Q: {s.question} A: {s.answer}" for s in shots]
+    return "\n".join([*lines, f"Q: {problem.question} A:"])
+
+
+def parse_answer(generation: str) -> int | None:
+    """The first integer of the generation (commas allowed), or None."""
+    m = _INT_RE.search(generation)
+    if not m:
+        return None
+    try:
+        return int(m.group(0).replace(",", ""))
+    except ValueError:  # a lone "-" followed by a comma
+        return None
+
+
+class ArithTask:
+    name = "arith"
+
+    def __init__(self, options: EvalOptions):
+        self.shots = options.arith_shots
+        self.max_new_tokens = options.max_new_tokens or 8
+
+    def run(self, lm, limit: int | None, seed: int) -> TaskResult:
+        problems = make_problems(DEFAULT_SIZE if limit is None else limit, seed)
+        shot_rng = random.Random(f"arith-shots-{seed}")
+        texts = []
+        for p in problems:
+            shots = []
+            seen = {p.question}
+            while len(shots) < self.shots:  # distinct examples (1-digit kinds have few questions)
+                s = make_problem(p.kind, shot_rng)
+                if s.question not in seen:
+                    seen.add(s.question)
+                    shots.append(s)
+            texts.append(build_prompt(p, shots))
+        prompts = [lm.prompt_ids(t) for t in texts]
+        gens = lm.generate(prompts, self.max_new_tokens, seed=seed, stop_strings=("\n", "Q:"))
+        # the answer follows "A:" after a space, as in the shots; the probe must read the same position
+        first = [c.strip() for c in first_token_choice(lm, prompts, [" " + c for c in FIRST_CHARS])]
+        samples = []
+        for p, text, g, f in zip(problems, texts, gens, first, strict=True):
+            got = parse_answer(g.text)
+            samples.append({
+                "kind": p.kind, "prompt": text, "generation": g.text, "extracted": got, "target": p.answer,
+                "correct": got == p.answer, "first_digit_pred": f,
+                "first_digit_correct": f == str(p.answer)[0],
+                "finish_reason": g.finish_reason, "num_tokens": g.num_tokens,
+            })
+        metrics = {
+            "exact_match": mean([s["correct"] for s in samples]),
+            "first_digit_acc": mean([s["first_digit_correct"] for s in samples]),
+            **grouped_accuracy(samples, "kind"),
+            **generation_metrics(samples),
+        }
+        return TaskResult(metrics, len(samples), samples, primary="exact_match")

@@ -1,0 +1,82 @@
+"""``ppl``: perplexity of a text file with a sliding window (the HF "strided" recipe).
+
+Windows of ``max_length`` tokens advance by ``stride`` tokens; each window scores only the tokens the
+previous one did not, so every token after the first is scored exactly once, with at least
+``max_length - stride`` tokens of context. Windows are batched (right-padded, masked).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from fastprune.errors import FastpruneError
+from fastprune.evaluate.datafiles import local_data_file
+from fastprune.evaluate.task import EvalOptions, TaskResult
+
+
+def windows(num_tokens: int, max_length: int, stride: int) -> list[tuple[int, int, int]]:
+    """``(begin, end, first_scored)``: window [begin, end) scores the targets in [first_scored, end).
+
+    Position 0 has no context and is never scored; every other position is scored by exactly one window.
+    The first window scores ``max_length - 1`` tokens, each later one ``stride`` tokens (at most
+    ``max_length - 1``, so its first target keeps at least one token of context).
+    """
+    if max_length < 2 or stride < 1:
+        raise FastpruneError(f"need a window of >= 2 tokens and a stride >= 1; got max_length={max_length}, "
+                             f"stride={stride}")
+    step = min(stride, max_length - 1)
+    out, first, end = [], 1, min(max_length, num_tokens)
+    while first < num_tokens:
+        out.append((max(0, end - max_length), end, first))
+        first, end = end, min(end + step, num_tokens)
+    return out
+
+
+def token_nlls(
+    lm, ids: list[int], max_length: int, stride: int, limit: int | None = None
+) -> tuple[float, int]:
+    """(total negative log-likelihood, number of scored tokens) of ``ids``; ``limit`` caps the windows."""
+    spans = windows(len(ids), max_length, stride)[: limit if limit is not None else None]
+    total, count = 0.0, 0
+    for i in range(0, len(spans), lm.batch_size):
+        batch = spans[i : i + lm.batch_size]
+        logits = lm._forward([ids[b:e] for b, e, _ in batch])
+        for row, (b, e, first) in enumerate(batch):
+            # logits at position p predict token p + 1 (both relative to the window start)
+            pred = logits[row, first - b - 1 : e - b - 1].float()
+            target = torch.tensor(ids[first:e], device=pred.device)
+            total += torch.nn.functional.cross_entropy(pred, target, reduction="sum").item()
+            count += e - first
+    return total, count
+
+
+class PerplexityTask:
+    name = "ppl"
+
+    def __init__(self, options: EvalOptions):
+        path = options.ppl_file or local_data_file(options.data_dir, "wikitext2/test.txt")
+        if path is None:
+            raise FastpruneError("no text for ppl: WikiText-2 (wikitext2/test.txt) is not in the shared data "
+                                 "folder; give a text file with --ppl-file")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FastpruneError(f"--ppl-file {self.path} does not exist")
+        self.max_length, self.stride = options.ppl_max_length, options.ppl_stride
+        windows(10, self.max_length, self.stride)  # validate early
+
+    def run(self, lm, limit: int | None, seed: int) -> TaskResult:
+        text = self.path.read_text(encoding="utf-8")
+        ids = lm.encode(text)
+        if len(ids) < 2:
+            raise FastpruneError(f"{self.path} has fewer than two tokens; perplexity needs text")
+        max_length = min(self.max_length, lm.max_seq_len)
+        stride = min(self.stride, max_length)
+        nll, count = token_nlls(lm, ids, max_length, stride, limit)
+        mean_nll = nll / count
+        metrics = {"ppl": math.exp(mean_nll), "nll": mean_nll, "tokens": float(count)}
+        sample = {"file": str(self.path), "tokens_scored": count, "max_length": max_length, "stride": stride,
+                  "nll": mean_nll}
+        return TaskResult(metrics, count, [sample], primary="ppl", higher_is_better=False)

@@ -1,0 +1,50 @@
+"""Shared plumbing of the generated probes (arith, parens): first-token scoring and metric helpers."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from fastprune.evaluate.degeneration import degeneration_metrics
+
+
+def first_token_choice(lm, prompts: Sequence[list[int]], candidates: Sequence[str]) -> list[str]:
+    """Which of ``candidates`` (short strings, e.g. digits) each prompt's next text most likely starts with.
+
+    When every candidate tokenises to a shared prefix plus one distinct token (" " + "3" in digit-split
+    vocabularies, " 3" in others) one forward per prompt reads the logits at the answer position. Other
+    tokenizers fall back to comparing whole-continuation log-likelihoods, which ranks the same way.
+    """
+    encoded = [lm.encode(c) for c in candidates]
+    prefix = encoded[0][:-1]
+    single = all(e[:-1] == prefix and e for e in encoded) and len({e[-1] for e in encoded}) == len(encoded)
+    if single:
+        logprobs = lm.next_token_logprobs([list(p) + prefix for p in prompts])
+        ids = [e[-1] for e in encoded]
+        best = logprobs[:, ids].argmax(-1).tolist()
+        return [candidates[i] for i in best]
+    pairs = [(list(p), e) for p in prompts for e in encoded]
+    scores = [s for s, _ in lm.loglikelihood(pairs)]
+    k = len(candidates)
+    return [
+        candidates[max(range(k), key=lambda c, i=i: scores[i * k + c])] for i in range(len(prompts))
+    ]
+
+
+def grouped_accuracy(
+    samples: Sequence[dict], key: str, field: str = "correct", name: str = "exact_match"
+) -> dict[str, float]:
+    """Mean of ``field`` per value of ``key`` (e.g. exact match per depth), named ``<name>/<value>``."""
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for s in samples:
+        groups[str(s[key])].append(bool(s[field]))
+    return {f"{name}/{k}": sum(v) / len(v) for k, v in groups.items()}
+
+
+def generation_metrics(samples: Sequence[dict]) -> dict[str, float]:
+    """Degeneration metrics of the ``generation`` field of every sample."""
+    return degeneration_metrics([s["generation"] for s in samples], [s["num_tokens"] for s in samples])
+
+
+def mean(values: Sequence[float | bool]) -> float:
+    return sum(float(v) for v in values) / len(values) if values else 0.0
