@@ -23,7 +23,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(
         name, help=help_text, description=help_text,
         epilog="Tasks: arith, parens, gsm8k, gsm8k_fewshot, piqa, ppl, humaneval, math500, mbpp, xsum, "
-               "mc:PATH. "
+               "mc:PATH, lm_eval:NAME (lm-evaluation-harness, if installed). "
                "The first model is the base every other model is compared with.",
     )
     p.add_argument("models", nargs="+", metavar="MODEL", help="model specs (see 'fastprune info --help')")
@@ -53,6 +53,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     g.add_argument("--sandbox-timeout", type=float, default=10.0, help="seconds per program")
     g.add_argument("--sandbox-memory-mb", type=int, default=1024, help="address-space limit per program")
     g.add_argument("--sandbox-workers", type=int, default=2, help="programs run in parallel")
+    g.add_argument("--lm-eval-include", type=Path, action="append", default=[], metavar="DIR",
+                   help="folder of local lm-eval task YAMLs for lm_eval:NAME tasks (repeatable)")
     g.add_argument("--parens-depths", type=_ints, default=(2, 4, 6, 8), help="open depths to probe")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -83,7 +85,8 @@ def run(args) -> int:
     from fastprune.evaluate.runner import run_eval
 
     options = options_from_args(args)
-    tasks = make_tasks(args.tasks, options)  # before any model loads: bad names / files fail fast
+    # before any model loads: bad names / files fail fast
+    tasks = make_tasks(args.tasks, options, args.lm_eval_include)
     run_eval(
         args.models, tasks, args.out, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
         dtype=args.dtype, device=args.device, options=options, progress=not args.no_progress,

@@ -35,7 +35,7 @@ def score_items(lm, items: list[Item]) -> TaskResult:
     for item in items:
         lls = [scores[k + j][0] for j in range(len(item.choices))]
         k += len(item.choices)
-        norm = [ll / max(1, len(" " + c)) for ll, c in zip(lls, item.choices, strict=True)]
+        norm = [ll / max(1, len(c)) for ll, c in zip(lls, item.choices, strict=True)]
         pred = max(range(len(lls)), key=lls.__getitem__)
         pred_norm = max(range(len(norm)), key=norm.__getitem__)
         samples.append({

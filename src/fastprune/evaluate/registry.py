@@ -1,12 +1,14 @@
 """Task names -> task objects. ``--tasks`` is a comma list of these names.
 
-Parameterised names carry a value after a colon: ``mc:PATH`` (any multiple-choice JSONL). Every task
+Parameterised names carry a value after a colon: ``mc:PATH`` (any multiple-choice JSONL) and
+``lm_eval:NAME`` (an lm-evaluation-harness task, local YAML folders from ``lm_eval_include``). Every task
 is built (and its data checked) before the first model loads, so a typo or a bad file fails in seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.task import EvalOptions, Task
@@ -86,7 +88,10 @@ TASKS: dict[str, tuple[Callable[[EvalOptions], Task], str]] = {
     "mbpp": (_mbpp, "MBPP (--mbpp-file or the hub), first test in the prompt, sandboxed"),
     "xsum": (_xsum, "XSum (--xsum-file or the hub), one-sentence summary, ROUGE-L F1"),
 }
-PARAMETERISED = {"mc": "mc:PATH  any multiple-choice JSONL (question, choices, answer)"}
+PARAMETERISED = {
+    "mc": "mc:PATH  any multiple-choice JSONL (question, choices, answer)",
+    "lm_eval": "lm_eval:NAME  an lm-evaluation-harness task or group (pip install lm_eval)",
+}
 
 
 def known_tasks() -> str:
@@ -103,8 +108,11 @@ def parse_task_list(text: str) -> list[str]:
     return names
 
 
-def make_task(name: str, options: EvalOptions) -> Task:
-    """The task called ``name``; an unknown name lists the known ones."""
+def make_task(name: str, options: EvalOptions, lm_eval_include: Sequence[str | Path] = ()) -> Task:
+    """The task called ``name``; an unknown name lists the known ones.
+
+    ``lm_eval_include``: folders of local lm-eval task YAMLs, searched for ``lm_eval:NAME`` tasks.
+    """
     if name in TASKS:
         return TASKS[name][0](options)
     prefix, _, value = name.partition(":")
@@ -112,8 +120,12 @@ def make_task(name: str, options: EvalOptions) -> Task:
         from fastprune.evaluate.multiple_choice import MultipleChoiceTask
 
         return MultipleChoiceTask(value)
+    if prefix == "lm_eval" and value:
+        from fastprune.evaluate.lm_eval_bridge import LmEvalTask
+
+        return LmEvalTask(value, lm_eval_include)
     raise FastpruneError(f"unknown task {name!r}; known tasks: {known_tasks()}")
 
 
-def make_tasks(text: str, options: EvalOptions) -> list[Task]:
-    return [make_task(n, options) for n in parse_task_list(text)]
+def make_tasks(text: str, options: EvalOptions, lm_eval_include: Sequence[str | Path] = ()) -> list[Task]:
+    return [make_task(n, options, lm_eval_include) for n in parse_task_list(text)]
