@@ -74,8 +74,33 @@ def test_other_config_in_same_dir_is_refused(tmp_path, shared_data):
 
     Manifest(run_dir, config_to_dict(config)).save()
     other = config_from_dict({**tiny_study(shared_data), "stages": ["calibrate"], "seed": 7})
-    with pytest.raises(FastpruneError, match="another config"):
+    with pytest.raises(FastpruneError, match=r"another config \(changed: seed\)"):
         run_study(other, run_dir)
+
+
+def test_from_stage_accepts_changes_in_redone_stages_only(tmp_path, shared_data, monkeypatch):
+    from fastprune.pipeline.config import config_to_dict
+    from fastprune.pipeline.manifest import Manifest
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    base = {**tiny_study(shared_data), "stages": ["calibrate", "bench"]}
+    manifest = Manifest(run_dir, config_to_dict(config_from_dict(base)))
+    manifest.steps["calibrate"] = {"status": "done"}
+    manifest.save()
+    (run_dir / "calibrate").mkdir()
+    (run_dir / "calibrate" / "importance.json").write_text("{}")
+    changed_calibration = config_from_dict({**base, "calibrate": {**base["calibrate"], "seq_len": 16}})
+    with pytest.raises(FastpruneError, match=r"changed: calibrate"):
+        run_study(changed_calibration, run_dir, from_stage="bench")
+    import fastprune.cli
+
+    seen = []
+    monkeypatch.setattr(fastprune.cli, "main", lambda argv: seen.append(argv[0]) or 1)
+    changed_bench = config_from_dict({**base, "bench": {**base["bench"], "repeats": 2}})
+    with pytest.raises(FastpruneError, match="step bench failed"):
+        run_study(changed_bench, run_dir, from_stage="bench")
+    assert seen == ["bench"]
 
 
 def test_failed_stage_is_recorded_and_named(tmp_path):

@@ -16,7 +16,12 @@ from fastprune.utils_io import atomic_write_json, sha256_file
 
 
 class Manifest:
-    def __init__(self, run_dir: Path, config: dict):
+    def __init__(self, run_dir: Path, config: dict, redo_sections: frozenset[str] = frozenset()):
+        """Open or create the manifest of ``run_dir`` for ``config``.
+
+        An existing run must have the same config, except in ``redo_sections`` (the config sections of the
+        stages being redone with ``--from``): finished earlier stages stay valid only for their own config.
+        """
         self.path = run_dir / "manifest.json"
         self.data: dict = {"config": config, "steps": {}}
         if self.path.is_file():
@@ -24,11 +29,15 @@ class Manifest:
                 old = json.loads(self.path.read_text())
             except json.JSONDecodeError as exc:
                 raise FastpruneError(f"{self.path} is corrupt ({exc}); remove it to start the run over") from exc
-            if old.get("config") != config:
+            old_config = old.get("config", {})
+            changed = sorted(k for k in set(old_config) | set(config)
+                             if old_config.get(k) != config.get(k) and k not in redo_sections)
+            if changed:
                 raise FastpruneError(
-                    f"{run_dir} holds a run with another config; use a new --out, or --from calibrate to redo "
-                    "everything with this config"
+                    f"{run_dir} holds a run with another config (changed: {', '.join(changed)}); use a new --out, "
+                    f"or --from the first stage whose settings changed (--from calibrate redoes everything)"
                 )
+            old["config"] = config
             self.data = old
 
     @property

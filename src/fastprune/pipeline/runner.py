@@ -38,13 +38,15 @@ def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = N
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     steps = build_steps(config, run_dir)
+    redo_sections: frozenset[str] = frozenset()
     if from_stage is not None:
         if from_stage not in STAGE_ORDER:
             raise FastpruneError(f"--from {from_stage!r}: unknown stage; stages: {', '.join(STAGE_ORDER)}")
-        manifest_path = run_dir / "manifest.json"
-        if manifest_path.is_file() and from_stage == STAGE_ORDER[0]:
-            manifest_path.unlink()  # redoing everything: a changed config is allowed
-    manifest = Manifest(run_dir, config_to_dict(config))
+        redo_sections = frozenset(STAGE_ORDER[STAGE_ORDER.index(from_stage):])
+        if from_stage == STAGE_ORDER[0]:
+            # Redoing everything: any setting may change, the run-wide ones included.
+            redo_sections |= frozenset(config_to_dict(config))
+    manifest = Manifest(run_dir, config_to_dict(config), redo_sections)
     if from_stage is not None:
         redo = [s for s in steps if STAGE_ORDER.index(s.stage) >= STAGE_ORDER.index(from_stage)]
         for step in redo:
