@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fastprune.ops import available_backends, boundary_stats
+from fastprune.ops import available_backends, boundary_stats, sample, sample_ref
 
 CPU_BACKENDS = [b for b in available_backends("cpu") if b != "triton"]
 CUDA_BACKENDS = available_backends("cuda") if torch.cuda.is_available() else []
@@ -39,6 +39,38 @@ def test_boundary_stats_cuda(benchmark, backend, size):
 
     def run():
         boundary_stats(hidden, weight, backend=backend)
+        torch.cuda.synchronize()
+
+    benchmark(run)
+
+
+def sampling_inputs(batch: int, vocab: int, device: str):
+    gen = torch.Generator(device=device).manual_seed(0)
+    logits = torch.randn(batch, vocab, device=device, generator=gen) * 3
+    temperature = torch.full((batch,), 0.9, device=device)
+    top_k = torch.zeros(batch, dtype=torch.long, device=device)
+    top_p = torch.full((batch,), 0.95, device=device)
+    uniform = torch.rand(batch, device=device, generator=gen)
+    return logits, temperature, top_k, top_p, uniform
+
+
+@pytest.mark.parametrize("impl", ["sample_ref", "sample"])
+@pytest.mark.parametrize("shape", [(1, 49152), (8, 49152), (8, 128256)], ids=str)
+def test_sampling_cpu(benchmark, impl, shape):
+    """The paper's sampling settings (temperature 0.9, top-p 0.95): sort-based reference vs the op."""
+    args = sampling_inputs(*shape, "cpu")
+    fn = sample_ref if impl == "sample_ref" else sample
+    benchmark(fn, *args)
+
+
+@pytest.mark.skipif(not CUDA_BACKENDS, reason="needs a CUDA device")
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("shape", [(1, 128256), (64, 128256)], ids=str)
+def test_sampling_cuda(benchmark, backend, shape):
+    args = sampling_inputs(*shape, "cuda")
+
+    def run():
+        sample(*args, backend=backend)
         torch.cuda.synchronize()
 
     benchmark(run)
