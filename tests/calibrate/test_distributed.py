@@ -39,24 +39,8 @@ def _args(corpus, out):
 
 @pytest.mark.slow
 def test_two_gloo_ranks_equal_one_process(corpus_file, tmp_path):
-    env = {
-        **os.environ,
-        "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
-        "OMP_NUM_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        "-m",
-        "fastprune",
-        *_args(corpus_file, tmp_path / "multi"),
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(_torchrun(corpus_file, tmp_path / "multi"), env=_env(), capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert main(_args(corpus_file, tmp_path / "single")) == 0
     multi = json.loads((tmp_path / "multi" / "importance.json").read_text())
