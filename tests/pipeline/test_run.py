@@ -38,6 +38,10 @@ def test_study_runs_end_to_end_and_resumes(tmp_path, shared_data, monkeypatch):
     for needle in ("## Layer similarity", "## Pruned layers", "## Scores", "## Speed", "## What ran",
                    "pruned-r34", "recovered-r34"):
         assert needle in report
+    # Each row shows the primary metric the evaluation stage recorded for its task.
+    assert "| piqa (n=4) | acc_norm |" in report and "| arith (n=4) | exact_match |" in report
+    run_info = json.loads((run_dir / "evaluate" / "base" / "run.json").read_text())
+    assert run_info["primary"]["piqa"] == {"metric": "acc_norm", "higher_is_better": True}
     pruned_cfg = json.loads((run_dir / "prune" / "r34" / "config.json").read_text())
     assert pruned_cfg["num_hidden_layers"] == 4
     assert (run_dir / "calibrate" / "heatmap.png").is_file() and (run_dir / "bench" / "speedup.png").is_file()

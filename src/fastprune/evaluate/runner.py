@@ -63,7 +63,8 @@ def run_eval(
     primaries: dict[str, tuple[str, bool]] = {}
     meta = {"models": list(models), "tasks": [t.name for t in tasks], "limit": limit, "seed": seed,
             "batch_size": batch_size, "dtype": dtype, "device": device,
-            "options": {k: str(v) for k, v in asdict(options or EvalOptions()).items()}, "seconds": {}}
+            "options": {k: str(v) for k, v in asdict(options or EvalOptions()).items()}, "seconds": {},
+            "primary": {}}
     for mi, spec in enumerate(models):
         start = time.monotonic()
         loaded = loader(spec)
@@ -78,6 +79,9 @@ def run_eval(
             seconds = time.monotonic() - start
             scores[spec][task.name] = task_scores(result)
             primaries.setdefault(task.name, (result.primary, result.higher_is_better))
+            # Recorded so readers of the output (e.g. the `fastprune run` report) use the task's own choice.
+            meta["primary"][task.name] = {"metric": primaries[task.name][0],
+                                          "higher_is_better": primaries[task.name][1]}
             meta["seconds"][spec][task.name] = round(seconds, 3)
             atomic_write_text(model_dir / f"{slug(task.name)}.jsonl", _jsonl(result.samples))
             atomic_write_json(out / "scores.json", scores)

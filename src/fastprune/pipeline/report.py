@@ -15,8 +15,6 @@ from fastprune.utils_io import atomic_write_text
 # The paper's contrast: likelihood-scored classification survives pruning, generation does not.
 CLASSIFICATION_TASKS = ("piqa", "mc")
 GENERATIVE_TASKS = ("gsm8k", "gsm8k_fewshot", "humaneval", "arith", "parens", "math500", "mbpp", "xsum")
-_PRIMARY = {"humaneval": "pass@1", "piqa": "acc_norm", "ppl": "ppl", "xsum": "rougeL_f1"}
-_LOWER_IS_BETTER = {"ppl"}
 
 
 def task_kind(task: str) -> str | None:
@@ -28,18 +26,6 @@ def task_kind(task: str) -> str | None:
     return None
 
 
-def primary_metric(task: str, metrics: dict) -> tuple[str, bool] | None:
-    """(metric name, higher is better) for a task's scores."""
-    if "primary" in metrics and metrics["primary"] in metrics:
-        name = metrics["primary"]
-        return name, not metrics.get("lower_is_better", name in _LOWER_IS_BETTER)
-    name = _PRIMARY.get(task.split(":")[0], "exact_match")
-    if name in metrics:
-        return name, name not in _LOWER_IS_BETTER
-    numeric = [k for k, v in metrics.items() if isinstance(v, (int, float)) and k != "n"]
-    return (numeric[0], True) if numeric else None
-
-
 def retention(value: float, base: float, higher_is_better: bool) -> float:
     """Share of the base score a model keeps (1.0 = all of it); for lower-is-better metrics base/value."""
     if higher_is_better:
@@ -47,14 +33,20 @@ def retention(value: float, base: float, higher_is_better: bool) -> float:
     return base / value if value else math.nan
 
 
-def collect_scores(run_dir: Path, steps: list[Step]) -> dict[str, dict]:
-    scores = {}
+def collect_scores(steps: list[Step]) -> tuple[dict[str, dict], dict[str, tuple[str, bool]]]:
+    """Scores per model label, and each task's primary metric as ``fastprune eval`` recorded it."""
+    scores: dict[str, dict] = {}
+    primaries: dict[str, tuple[str, bool]] = {}
     for step in steps:
         if step.stage == "evaluate" and step.output.is_file():
             doc = json.loads(step.output.read_text())
             # scores.json is {model: {task: {...}}}; one model per evaluation step here.
             scores[step.label] = next(iter(doc.values())) if doc else {}
-    return scores
+            run_info = step.output.parent / "run.json"
+            if run_info.is_file():
+                for task, p in json.loads(run_info.read_text()).get("primary", {}).items():
+                    primaries.setdefault(task, (p["metric"], p["higher_is_better"]))
+    return scores, primaries
 
 
 def _fmt(value) -> str:
@@ -63,7 +55,7 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def scores_table(scores: dict[str, dict]) -> tuple[str, dict]:
+def scores_table(scores: dict[str, dict], primaries: dict[str, tuple[str, bool]]) -> tuple[str, dict]:
     """Markdown table (task x model, primary metric, retention vs base) and the retention numbers."""
     if "base" not in scores:
         return "_no base-model scores_", {}
@@ -72,10 +64,9 @@ def scores_table(scores: dict[str, dict]) -> tuple[str, dict]:
     lines = ["| task | metric | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
     kept: dict[str, dict[str, float]] = {m: {} for m in models}
     for task in tasks:
-        pm = primary_metric(task, scores["base"][task])
-        if pm is None:
+        if task not in primaries:
             continue
-        name, higher = pm
+        name, higher = primaries[task]
         base_value = scores["base"][task].get(name, math.nan)
         cells = []
         for model in models:
@@ -169,9 +160,9 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
     prune_lines = _pruning_section(run_dir, steps)
     if prune_lines:
         lines += ["## Pruned layers", "", *prune_lines, ""]
-    scores = collect_scores(run_dir, steps)
+    scores, primaries = collect_scores(steps)
     if scores:
-        table, kept = scores_table(scores)
+        table, kept = scores_table(scores, primaries)
         lines += ["## Scores", "", "Primary metric per task; in brackets the share of the base score kept.", "",
                   table, ""]
         if plot_contrast(kept, run_dir / "contrast.png"):
