@@ -4,3 +4,7 @@
 #define FP_TILE 4
 #define FP_LANES 16
 #include "boundary_stats_tokens.inl"
+
+// Skinny linear (decode-step matrix products) for the same instruction set.
+#define FP_VREGS 32
+#include "skinny_linear_rows.inl"

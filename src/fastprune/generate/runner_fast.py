@@ -5,7 +5,12 @@ them: no module calls or kwargs plumbing, fused RMSNorm, rotary tables precomput
 one mask per window size per step, and SDPA straight on the static cache. At batch 1 on a CPU that
 machinery is a large share of a step; the weights themselves are the floor.
 
-Every rewrite is bit-for-bit the HF computation in float32 (checked by the greedy-parity tests):
+Decode steps on a CPU in float32 run their matrix products through the native skinny linear
+(:mod:`fastprune.ops.skinny_linear`): a step reads every weight once for a few rows, and torch's GEMM
+reaches only about a third of the read bandwidth there. Those products agree with torch to float32
+rounding, not bit for bit; ``FASTPRUNE_BACKEND=torch`` (or ``linear_backend="torch"``) keeps everything on
+torch. With it, every rewrite is bit-for-bit the HF computation in float32 (checked by the greedy-parity
+tests):
 ``torch.rms_norm`` equals HF's RMSNorm, and ``rotate_half(x) * sin == roll(x, d/2) * [-sin1, sin2]``
 exactly, because negation commutes with rounding. Any family that does not match the expected layer
 shape takes the general HF runner instead.
@@ -19,7 +24,18 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from fastprune.errors import FastpruneError
 from fastprune.generate.kv_cache import StaticKVCache, allowed_mask, layer_windows
+from fastprune.ops.decode_attention import decode_attention_native
+from fastprune.ops.dispatch import resolve_backend
+from fastprune.ops.skinny_linear import IMPLEMENTED_BACKENDS as _SKINNY_BACKENDS
+from fastprune.ops.skinny_linear import (
+    MAX_NATIVE_ROWS,
+    Projection,
+    RMSNormSpec,
+    fused_linears_native,
+    native_eligible,
+)
 
 _FAMILIES = ("llama", "mistral", "qwen2", "qwen3")
 _LAYER_PARTS = ("self_attn", "mlp", "input_layernorm", "post_attention_layernorm")
@@ -77,11 +93,28 @@ class _Layer(NamedTuple):
     scaling: float
     window: int | None
 
+    # The same weights grouped for the native skinny linears (one call per group).
+    def native_groups(self):
+        return _NativeLayer(
+            ln1=RMSNormSpec(*self.ln1), qkv=(Projection(*self.q), Projection(*self.k), Projection(*self.v)),
+            o=(Projection(*self.o),), ln2=RMSNormSpec(*self.ln2),
+            gate_up=(Projection(*self.gate, *self.up),), down=(Projection(*self.down),),
+        )
+
+
+class _NativeLayer(NamedTuple):
+    ln1: RMSNormSpec
+    qkv: tuple
+    o: tuple
+    ln2: RMSNormSpec
+    gate_up: tuple
+    down: tuple
+
 
 class FastRunner:
     name = "fast"
 
-    def __init__(self, model, adapter, max_batch: int, max_seq_len: int):
+    def __init__(self, model, adapter, max_batch: int, max_seq_len: int, linear_backend: str | None = None):
         self.model = model
         windows = layer_windows(adapter.text_config, adapter.num_layers)
         self.plan = [self._layer_plan(layer, w) for layer, w in zip(adapter.layers, windows, strict=True)]
@@ -99,6 +132,21 @@ class FastRunner:
         self.cos = cos[0]  # [max_seq_len, head_dim]
         self.sin_signed = torch.cat([-sin[0, :, :half], sin[0, :, half:]], dim=-1)
         self.device = param.device
+        self.linear_backend = self._linear_backend(linear_backend, param)
+        self.native_plan = [L.native_groups() for L in self.plan]
+        self.native_head = ((Projection(*self.lm_head),), RMSNormSpec(*self.norm))
+
+    def _linear_backend(self, requested: str | None, param: torch.Tensor) -> str:
+        """"native" when decode steps run the skinny linear, else "torch" (an explicit request must be met)."""
+        name = resolve_backend(param.device, requested, op="skinny_linear", implemented=_SKINNY_BACKENDS)
+        if name == "native":
+            weights = [Projection(*p) for L in self.plan for p in (L.q, L.k, L.v, L.o, L.gate, L.up, L.down)]
+            reason = native_eligible(param, [*weights, Projection(*self.lm_head)])
+            if reason is not None:
+                if requested not in (None, "auto"):
+                    raise FastpruneError(f"linear_backend={requested!r}: {reason}")
+                return "torch"
+        return name
 
     @staticmethod
     def _layer_plan(layer, window) -> _Layer:
@@ -122,12 +170,18 @@ class FastRunner:
         cos = self.cos[q_pos][:, None]  # [b, 1, q, head_dim], broadcast over heads
         sin = self.sin_signed[q_pos][:, None]
         rms_norm, linear = torch.rms_norm, F.linear
+        native = self.linear_backend == "native" and b * q <= MAX_NATIVE_ROWS
         for i, L in enumerate(self.plan):
             hd = L.head_dim
-            h = rms_norm(x, (x.shape[-1],), L.ln1[0], L.ln1[1])
-            qs = linear(h, *L.q).view(b, q, L.heads, hd)
-            ks = linear(h, *L.k).view(b, q, L.kv_heads, hd)
-            vs = linear(h, *L.v).view(b, q, L.kv_heads, hd).transpose(1, 2)
+            if native:
+                N = self.native_plan[i]
+                qs, ks, vs = fused_linears_native(x, N.qkv, N.ln1)
+            else:
+                h = rms_norm(x, (x.shape[-1],), L.ln1[0], L.ln1[1])
+                qs, ks, vs = linear(h, *L.q), linear(h, *L.k), linear(h, *L.v)
+            qs = qs.view(b, q, L.heads, hd)
+            ks = ks.view(b, q, L.kv_heads, hd)
+            vs = vs.view(b, q, L.kv_heads, hd).transpose(1, 2)
             if L.q_norm is not None:
                 qs = rms_norm(qs, (hd,), L.q_norm[0], L.q_norm[1])
                 ks = rms_norm(ks, (hd,), L.k_norm[0], L.k_norm[1])
@@ -138,12 +192,20 @@ class FastRunner:
             keys, values = write(i, ks, vs)
             o = F.scaled_dot_product_attention(qs, keys, values, attn_mask=masks[L.window], scale=L.scaling,
                                                enable_gqa=L.kv_heads != L.heads)
-            x = x + linear(o.transpose(1, 2).reshape(b, q, -1), *L.o)
-            h = rms_norm(x, (x.shape[-1],), L.ln2[0], L.ln2[1])
-            x = x + linear(F.silu(linear(h, *L.gate)) * linear(h, *L.up), *L.down)
+            o = o.transpose(1, 2).reshape(b, q, -1)
+            if native:
+                x = x + fused_linears_native(o, N.o)[0]
+                gated = fused_linears_native(x, N.gate_up, N.ln2)[0]
+                x = x + fused_linears_native(gated, N.down)[0]
+            else:
+                x = x + linear(o, *L.o)
+                h = rms_norm(x, (x.shape[-1],), L.ln2[0], L.ln2[1])
+                x = x + linear(F.silu(linear(h, *L.gate)) * linear(h, *L.up), *L.down)
         return x
 
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        if self.linear_backend == "native" and h.shape[0] <= MAX_NATIVE_ROWS:
+            return fused_linears_native(h, *self.native_head)[0]
         h = torch.rms_norm(h, (h.shape[-1],), self.norm[0], self.norm[1])
         return F.linear(h, *self.lm_head).float()
 
@@ -181,6 +243,8 @@ class FastRunner:
 
         ``kv_len`` only has to cover every position (a bucketed, larger value is fine: the mask hides the rest).
         """
+        if self.linear_backend == "native" and ids.shape[0] <= MAX_NATIVE_ROWS:
+            return self._decode_native(ids, pos)
         store = self.store
         index = {h: store.decode_index(pos, h) for h in {L.kv_heads for L in self.plan}}
 
@@ -189,3 +253,20 @@ class FastRunner:
 
         x = self._forward(self.embed(ids[:, None]), pos[:, None], self._masks(pos[:, None], kv_len), write)
         return self._logits(x[:, -1])
+
+    def _decode_native(self, ids: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """A decode step as five native calls per layer: norm+qkv, rotary+cache write+attention, o (+residual),
+        norm+gate/up, down (+residual). Same math as ``_forward``; float32 rounding differs."""
+        x = self.embed(ids).contiguous()  # [b, hidden]; a fresh tensor the residual adds may update in place
+        b = x.shape[0]
+        for i, (L, N) in enumerate(zip(self.plan, self.native_plan, strict=True)):
+            hd = L.head_dim
+            qs, ks, vs = fused_linears_native(x, N.qkv, N.ln1)
+            ks, vs = ks.view(b, L.kv_heads, hd), vs.view(b, L.kv_heads, hd)
+            keys, values = self.store.buffers(i, ks[:, :, None])
+            o = decode_attention_native(qs.view(b, L.heads, hd), ks, vs, keys, values, pos, self.cos,
+                                        self.sin_signed, L.scaling, L.window, L.q_norm, L.k_norm)
+            fused_linears_native(o.view(b, -1), N.o, residual=x)
+            gated = fused_linears_native(x, N.gate_up, N.ln2)[0]
+            fused_linears_native(gated, N.down, residual=x)
+        return fused_linears_native(x, *self.native_head)[0]

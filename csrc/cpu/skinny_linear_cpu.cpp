@@ -1,0 +1,124 @@
+#include "skinny_linear_cpu.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "boundary_stats_cpu.h"
+
+namespace fastprune {
+namespace cpu {
+namespace {
+
+// Below this many weight bytes per thread, waking another thread costs more than it saves.
+constexpr int64_t kMinBytesPerThread = 64 * 1024;
+
+using RowsKernelFn = SkinnyLinearRowsFn;
+
+RowsKernelFn rows_kernel() {
+  const char* isa = select_token_kernel().isa;
+#if defined(FASTPRUNE_HAVE_X86_64_V4)
+  if (std::strcmp(isa, "x86-64-v4") == 0) return &x86_64_v4::skinny_linear_rows;
+#endif
+#if defined(FASTPRUNE_HAVE_X86_64_V3)
+  if (std::strcmp(isa, "x86-64-v3") == 0) return &x86_64_v3::skinny_linear_rows;
+#endif
+  return &baseline::skinny_linear_rows;
+}
+
+void validate(const SkinnyInput& in, const SkinnyLinearProblem& p) {
+  if (in.m < 0 || p.n < 0 || in.k < 0) {
+    throw std::invalid_argument("skinny_linear: negative shape m=" + std::to_string(in.m) +
+                                " n=" + std::to_string(p.n) + " k=" + std::to_string(in.k));
+  }
+  if (in.m > 0 && p.n > 0 && (p.y == nullptr || (in.k > 0 && (in.x == nullptr || p.w == nullptr)))) {
+    throw std::invalid_argument("skinny_linear: null x, w or y pointer");
+  }
+  if (in.x_stride < in.k || p.w_stride < in.k || p.y_stride < p.n) {
+    throw std::invalid_argument("skinny_linear: a row stride is shorter than its row");
+  }
+}
+
+// RMSNorm in HF's order: x * rsqrt(mean(x^2) + eps), then times the weight; float32 throughout.
+void rms_norm_rows(const SkinnyInput& in, float* out) {
+  for (int64_t i = 0; i < in.m; ++i) {
+    const float* x = in.x + i * in.x_stride;
+    float* y = out + i * in.k;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t t = 0; t < in.k; ++t) sum += x[t] * x[t];
+    const float scale = 1.0f / std::sqrt(sum / static_cast<float>(in.k) + in.eps);
+#pragma omp simd
+    for (int64_t t = 0; t < in.k; ++t) y[t] = in.norm_weight[t] * (x[t] * scale);
+  }
+}
+
+}  // namespace
+
+void skinny_linear(const SkinnyInput& input, SkinnyLinearProblem* problems, int count, int num_threads) {
+  if (count < 0) throw std::invalid_argument("skinny_linear: negative problem count");
+  for (int i = 0; i < count; ++i) validate(input, problems[i]);
+  if (input.m == 0) return;
+  std::vector<float> normed;
+  const float* x = input.x;
+  int64_t x_stride = input.x_stride;
+  if (input.norm_weight != nullptr && input.k > 0) {
+    normed.resize(static_cast<size_t>(input.m * input.k));
+    rms_norm_rows(input, normed.data());
+    x = normed.data();
+    x_stride = input.k;
+  }
+  // Blocks of all problems in one list: block b of problem i covers rows [first[i] + b) * kSkinnyRowBlock.
+  std::vector<int64_t> first(static_cast<size_t>(count) + 1, 0);
+  int64_t weight_bytes = 0;
+  for (int i = 0; i < count; ++i) {
+    SkinnyLinearProblem& p = problems[i];
+    p.x = x;
+    p.x_stride = x_stride;
+    p.m = input.m;
+    p.k = input.k;
+    first[i + 1] = first[i] + (p.n + kSkinnyRowBlock - 1) / kSkinnyRowBlock;
+    weight_bytes += p.n * p.k * static_cast<int64_t>(sizeof(float)) * (p.w_up != nullptr ? 2 : 1);
+  }
+  const int64_t blocks = first[count];
+  if (blocks == 0) return;
+  const RowsKernelFn kernel = rows_kernel();
+  // Blocks [begin, end) of the combined list, as one contiguous row range per problem touched.
+  auto run_blocks = [&](int64_t begin, int64_t end) {
+    for (int i = 0; i < count && begin < end; ++i) {
+      if (begin >= first[i + 1]) continue;
+      const int64_t stop = end < first[i + 1] ? end : first[i + 1];
+      const SkinnyLinearProblem& p = problems[i];
+      const int64_t n_end = (stop - first[i]) * kSkinnyRowBlock < p.n ? (stop - first[i]) * kSkinnyRowBlock : p.n;
+      kernel(p, (begin - first[i]) * kSkinnyRowBlock, n_end);
+      begin = stop;
+    }
+  };
+#if defined(_OPENMP)
+  int threads = num_threads > 0 ? num_threads : omp_get_max_threads();
+  const int64_t useful = weight_bytes / kMinBytesPerThread > 0 ? weight_bytes / kMinBytesPerThread : 1;
+  if (threads > useful) threads = static_cast<int>(useful);
+  if (threads > blocks) threads = static_cast<int>(blocks);
+  if (threads > 1) {
+    // Contiguous ranges of whole blocks: each thread streams one region of the weights.
+#pragma omp parallel num_threads(threads)
+    {
+      const int64_t t = omp_get_thread_num();
+      const int64_t nt = omp_get_num_threads();
+      run_blocks(blocks * t / nt, blocks * (t + 1) / nt);
+    }
+    return;
+  }
+#else
+  (void)num_threads;
+#endif
+  run_blocks(0, blocks);
+}
+
+}  // namespace cpu
+}  // namespace fastprune

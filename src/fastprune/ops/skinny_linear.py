@@ -1,0 +1,190 @@
+"""Skinny linears: ``x @ W^T`` for a handful of rows of x, the shape of a decode step.
+
+With one row per sequence, every weight element is used by only M multiply-adds, so the product is bound
+by reading the weights. torch's float32 CPU linear reaches about a third of the read bandwidth at these
+shapes (its GEMM packs and blocks for large M); the native kernel streams each weight row once into
+register-resident dot products and prefetches the next tile while computing this one
+(csrc/cpu/skinny_linear_rows.inl).
+
+One call computes several :class:`Projection` s of the same input (a layer's q, k and v), each a plain
+linear or a SwiGLU pair ``silu(x @ gate^T) * (x @ up^T)``, optionally of ``RMSNorm(x)`` instead of x, so a
+decoder layer's norms and its projections are four calls instead of a dozen ops.
+
+Backends: ``torch`` (the reference, :func:`fused_linears_ref`) and ``native`` (CPU, float32). ``auto`` takes
+native on a CPU for float32 inputs with at most :data:`MAX_NATIVE_ROWS` rows and torch otherwise, so
+prefill (many rows) stays on torch's GEMM and other dtypes or devices are untouched. Native results equal
+the reference to float32 rounding, not bit for bit: the summation order differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from fastprune.errors import FastpruneError
+
+from . import native
+from .availability import BackendUnavailableError
+from .dispatch import resolve_backend
+
+# Rows of x up to which auto prefers the native kernel. Measured on a 2-core Zen 4 with the embedded
+# model's shapes (benchmarks/bench_skinny_linear.py): native is far ahead at 1-8 rows and torch's GEMM
+# catches up between 16 and 32.
+MAX_NATIVE_ROWS = 16
+
+IMPLEMENTED_BACKENDS = ("torch", "native")
+
+
+class Projection(NamedTuple):
+    """``x @ weight^T + bias``; with ``up_weight``, ``silu(that) * (x @ up_weight^T + up_bias)``."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None = None
+    up_weight: torch.Tensor | None = None
+    up_bias: torch.Tensor | None = None
+
+
+class RMSNormSpec(NamedTuple):
+    """RMSNorm applied to x before the projections, in HF's order: ``weight * (x * rsqrt(mean(x^2) + eps))``."""
+
+    weight: torch.Tensor
+    eps: float
+
+
+def _project_ref(h: torch.Tensor, p: Projection) -> torch.Tensor:
+    out = F.linear(h, p.weight, p.bias)
+    return out if p.up_weight is None else F.silu(out) * F.linear(h, p.up_weight, p.up_bias)
+
+
+def fused_linears_ref(x: torch.Tensor, projections: Sequence[Projection],
+                      norm: RMSNormSpec | None = None) -> list[torch.Tensor]:
+    h = x if norm is None else torch.rms_norm(x, (x.shape[-1],), norm.weight, norm.eps)
+    return [_project_ref(h, p) for p in projections]
+
+
+def _tensors(projections, norm):
+    for p in projections:
+        yield from (t for t in p if t is not None)
+    if norm is not None:
+        yield norm.weight
+
+
+def native_eligible(x: torch.Tensor, projections: Sequence[Projection], norm: RMSNormSpec | None = None) -> str | None:
+    """None when the native kernel can take these tensors; else why not."""
+    if x.device.type != "cpu":
+        return f"x is on {x.device}, the native skinny linear is CPU-only"
+    for t in (x, *_tensors(projections, norm)):
+        if t.dtype != torch.float32:
+            return f"dtype {t.dtype}: the native skinny linear is float32-only"
+        if t.device != x.device:
+            return f"tensors on different devices ({t.device} and {x.device})"
+    return None
+
+
+def _check(x: torch.Tensor, projections: Sequence[Projection], norm: RMSNormSpec | None) -> None:
+    k = x.shape[-1] if x.dim() > 0 else None
+    if k is None:
+        raise FastpruneError("skinny_linear: x must have at least one dimension")
+    if not projections:
+        raise FastpruneError("skinny_linear: no projections given")
+    for i, p in enumerate(projections):
+        for name, w, b in (("weight", p.weight, p.bias), ("up_weight", p.up_weight, p.up_bias)):
+            if w is None:
+                if b is not None:
+                    raise FastpruneError(f"skinny_linear: projection {i} has an up_bias but no up_weight")
+                continue
+            if w.dim() != 2 or w.shape[1] != k:
+                raise FastpruneError(
+                    f"skinny_linear: projection {i} {name} must be [out, {k}] to match x, got {tuple(w.shape)}")
+            if b is not None and b.shape != (w.shape[0],):
+                raise FastpruneError(
+                    f"skinny_linear: projection {i} bias for {name} must be [{w.shape[0]}], got {tuple(b.shape)}")
+        if p.up_weight is not None and p.up_weight.shape != p.weight.shape:
+            raise FastpruneError(f"skinny_linear: projection {i} gate {tuple(p.weight.shape)} and up "
+                                 f"{tuple(p.up_weight.shape)} weights differ in shape")
+    if norm is not None and norm.weight.shape != (k,):
+        raise FastpruneError(f"skinny_linear: norm weight must be [{k}], got {tuple(norm.weight.shape)}")
+
+
+def _unit_stride(t: torch.Tensor | None) -> torch.Tensor | None:
+    return t if t is None or t.stride(-1) == 1 else t.contiguous()
+
+
+def fused_linears_native(x: torch.Tensor, projections: Sequence[Projection], norm: RMSNormSpec | None = None,
+                         residual: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """The native kernel with no dispatch or checks: for callers that validated once (the decode loop).
+
+    ``residual`` (one projection only; float32, contiguous, shaped like the output): the product is added
+    into it in place and it is returned, a residual connection without a separate add.
+    """
+    module = native.require("cpu")
+    k = x.shape[-1]
+    x2 = x.reshape(-1, k)
+    if x2.stride(-1) != 1:
+        x2 = x2.contiguous()
+    m = x2.shape[0]
+    outs, specs = [], []
+    for p in projections:
+        w, up = _unit_stride(p.weight), _unit_stride(p.up_weight)
+        if up is not None and up.stride(0) != w.stride(0):
+            w, up = w.contiguous(), up.contiguous()
+        bias, up_bias = _unit_stride(p.bias), _unit_stride(p.up_bias)
+        n = w.shape[0]
+        if residual is not None:
+            if len(projections) != 1 or not residual.is_contiguous() or residual.numel() != m * n:
+                raise FastpruneError("skinny_linear: residual needs one projection and a contiguous output-shaped "
+                                     f"tensor, got {tuple(residual.shape)} for {m} x {n}")
+            y = residual
+            outs.append(residual)
+        else:
+            y = torch.empty((m, n), dtype=torch.float32)
+            outs.append(y.view(*x.shape[:-1], n))
+        specs.append((w.data_ptr(), up.data_ptr() if up is not None else 0, w.stride(0) if n > 1 else k,
+                      bias.data_ptr() if bias is not None else 0, up_bias.data_ptr() if up_bias is not None else 0,
+                      y.data_ptr(), n, n, residual is not None))
+    norm_weight = _unit_stride(norm.weight) if norm is not None else None
+    module.skinny_linear(x2.data_ptr(), x2.stride(0) if m > 1 else k, m, k,
+                         norm_weight.data_ptr() if norm_weight is not None else 0,
+                         float(norm.eps) if norm is not None else 0.0, specs, torch.get_num_threads())
+    return outs
+
+
+def _choose(x, projections, norm, backend) -> str:
+    name = resolve_backend(x.device, backend, op="skinny_linear", implemented=IMPLEMENTED_BACKENDS)
+    if name == "torch":
+        return name
+    auto = backend is None or backend == "auto"
+    reason = native_eligible(x, projections, norm)
+    if reason is not None:
+        if auto:
+            return "torch"
+        raise BackendUnavailableError(f"backend={backend!r} requested for skinny_linear but {reason}")
+    if auto and x.numel() // max(x.shape[-1], 1) > MAX_NATIVE_ROWS:
+        return "torch"
+    return name
+
+
+def fused_linears(x: torch.Tensor, projections: Sequence[Projection], norm: RMSNormSpec | None = None,
+                  backend: str | None = None) -> list[torch.Tensor]:
+    """Each projection of ``x [..., in]`` (of ``RMSNorm(x)`` when ``norm`` is given): ``[..., out]`` each."""
+    projections = [p if isinstance(p, Projection) else Projection(*p) for p in projections]
+    _check(x, projections, norm)
+    if _choose(x, projections, norm, backend) == "torch":
+        return fused_linears_ref(x, projections, norm)
+    return fused_linears_native(x, projections, norm)
+
+
+def skinny_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                  backend: str | None = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)``, natively on a CPU when x has few rows."""
+    return fused_linears(x, [Projection(weight, bias)], backend=backend)[0]
+
+
+def swiglu_linear(x: torch.Tensor, gate_weight: torch.Tensor, up_weight: torch.Tensor,
+                  gate_bias: torch.Tensor | None = None, up_bias: torch.Tensor | None = None,
+                  backend: str | None = None) -> torch.Tensor:
+    """``silu(x @ gate^T + gate_bias) * (x @ up^T + up_bias)``: a gated MLP's first half, one pass over both."""
+    return fused_linears(x, [Projection(gate_weight, gate_bias, up_weight, up_bias)], backend=backend)[0]
