@@ -178,6 +178,7 @@ def main(argv=None) -> int:
         "dtype": args.dtype,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "runner": engine.runner.name,
+        "decode_kernels": getattr(engine.runner, "linear_backend", "torch"),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),

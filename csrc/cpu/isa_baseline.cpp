@@ -8,3 +8,6 @@
 // Skinny linear (decode-step matrix products) for the same instruction set.
 #define FP_VREGS 16
 #include "skinny_linear_rows.inl"
+
+// Decode attention for the same instruction set.
+#include "decode_attention_rows.inl"

@@ -45,6 +45,19 @@ def test_greedy_matches_hf_generate_with_more_requests_than_slots(tiny, family):
         assert res.num_tokens == len(res.token_ids)
 
 
+@pytest.mark.parametrize("backend", ["torch", "native"])
+def test_greedy_matches_hf_generate_on_either_decode_backend(tiny, backend):
+    from fastprune.ops import native
+
+    if backend == "native" and not native.availability("cpu"):
+        pytest.skip("fastprune._native_cpu is not built")
+    loaded = tiny("qwen3", layers=3)
+    prompts = _prompts([9, 30, 3, 17])
+    engine, results = _engine_greedy(loaded, prompts, 16, max_batch_size=3, max_seq_len=64, backend=backend)
+    assert engine.runner.linear_backend == backend
+    assert [r.token_ids for r in results] == [_hf_greedy(loaded.model, p, 16) for p in prompts]
+
+
 @pytest.mark.parametrize("family", ["llama", "qwen3"])
 def test_general_runner_matches_hf_on_fast_path_families(tiny, family):
     loaded = tiny(family, layers=2)

@@ -40,11 +40,13 @@ class GenerationEngine:
     ``max_batch_size`` slots decode together; ``max_seq_len`` bounds prompt + answer (the KV cache is
     ``max_batch_size x max_seq_len`` per layer). ``runner``: ``"auto"`` (the direct decoder for Llama-like
     families, else the HF forward), ``"fast"`` or ``"hf"``. ``cuda_graphs`` (default: on for the fast runner
-    on a CUDA device) replays the decode step as captured CUDA graphs.
+    on a CUDA device) replays the decode step as captured CUDA graphs. ``backend`` picks the fast runner's
+    decode-step kernels: ``None`` follows ``FASTPRUNE_BACKEND`` (default auto: the native CPU kernels for
+    float32 on a CPU, torch elsewhere); ``"torch"`` keeps every op on torch, bit-for-bit HF's computation.
     """
 
     def __init__(self, model, tokenizer=None, max_batch_size: int = 8, max_seq_len: int = 2048,
-                 runner: str = "auto", cuda_graphs: bool | None = None):
+                 runner: str = "auto", cuda_graphs: bool | None = None, backend: str | None = None):
         if hasattr(model, "model") and hasattr(model, "adapter") and hasattr(model, "spec"):
             tokenizer = tokenizer if tokenizer is not None else model.tokenizer
             model = model.model
@@ -58,7 +60,7 @@ class GenerationEngine:
         self.adapter = adapter_for(model)
         self.eos_ids = _eos_ids(model, tokenizer)
         self.device = next(model.parameters()).device
-        self.runner = self._make_runner(runner)
+        self.runner = self._make_runner(runner, backend)
         if cuda_graphs is None:
             cuda_graphs = self.device.type == "cuda" and self.runner.name == "fast"
         if cuda_graphs:
@@ -68,7 +70,7 @@ class GenerationEngine:
 
             self.runner = CudaGraphRunner(self.runner)
 
-    def _make_runner(self, kind: str):
+    def _make_runner(self, kind: str, backend: str | None):
         from fastprune.generate.runner_hf import HFRunner
 
         if kind not in ("auto", "fast", "hf"):
@@ -78,7 +80,8 @@ class GenerationEngine:
 
             reason = fast_path_reason(self.model, self.adapter)
             if reason is None:
-                return FastRunner(self.model, self.adapter, self.max_batch_size, self.max_seq_len)
+                return FastRunner(self.model, self.adapter, self.max_batch_size, self.max_seq_len,
+                                  linear_backend=backend)
             if kind == "fast":
                 raise FastpruneError(f"the fast decoder cannot run this model: {reason}; use runner='hf'")
         return HFRunner(self.model, self.adapter, self.max_batch_size, self.max_seq_len)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from fastprune.errors import FastpruneError
 from fastprune.generate.kv_cache import StaticKVCache, allowed_mask, layer_windows
 from fastprune.ops.decode_attention import decode_attention_native
-from fastprune.ops.dispatch import resolve_backend
+from fastprune.ops.dispatch import requested_backend, resolve_backend
 from fastprune.ops.skinny_linear import IMPLEMENTED_BACKENDS as _SKINNY_BACKENDS
 from fastprune.ops.skinny_linear import (
     MAX_NATIVE_ROWS,
@@ -143,8 +143,9 @@ class FastRunner:
             weights = [Projection(*p) for L in self.plan for p in (L.q, L.k, L.v, L.o, L.gate, L.up, L.down)]
             reason = native_eligible(param, [*weights, Projection(*self.lm_head)])
             if reason is not None:
-                if requested not in (None, "auto"):
-                    raise FastpruneError(f"linear_backend={requested!r}: {reason}")
+                name_asked, source = requested_backend(requested)
+                if name_asked != "auto":
+                    raise FastpruneError(f"{source}: the fast runner's decode kernels cannot run here: {reason}")
                 return "torch"
         return name
 

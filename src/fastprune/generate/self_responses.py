@@ -111,7 +111,8 @@ def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: Self
             tokens += result.num_tokens
     seconds = time.perf_counter() - start
     return {"written": written, "already_done": done, "tokens": tokens, "seconds": seconds,
-            "tokens_per_s": tokens / seconds if seconds > 0 else None, "runner": engine.runner.name}
+            "tokens_per_s": tokens / seconds if seconds > 0 else None, "runner": engine.runner.name,
+            "decode_kernels": getattr(engine.runner, "linear_backend", "torch")}
 
 
 def _prompt_field(text: str, cfg: SelfResponseConfig):

@@ -19,7 +19,7 @@ from fastprune.errors import FastpruneError
 
 from . import native
 from .availability import BackendUnavailableError
-from .dispatch import resolve_backend
+from .dispatch import requested_backend, resolve_backend
 
 IMPLEMENTED_BACKENDS = ("torch", "native")
 
@@ -32,6 +32,8 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> tor
 def decode_attention_ref(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, scale: float,
                          window: int | None = None, q_norm=None, k_norm=None) -> torch.Tensor:
     b, heads, d = q.shape
+    if b == 0:
+        return q.new_empty((0, heads, d))
     if q_norm is not None:
         q = torch.rms_norm(q, (d,), q_norm[0], float(q_norm[1]))
     if k_norm is not None:
@@ -52,7 +54,9 @@ def decode_attention_ref(q, k_new, v_new, k_cache, v_cache, positions, cos_table
     return out[:, :, 0]
 
 
-def _check(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table):
+def _check(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, window):
+    if window is not None and window < 1:
+        raise FastpruneError(f"decode_attention: window must be None (unlimited) or >= 1, got {window}")
     if q.dim() != 3 or k_new.dim() != 3 or v_new.shape != k_new.shape:
         raise FastpruneError(f"decode_attention: q must be [b, heads, d] and k_new, v_new [b, kv_heads, d]; got "
                              f"{tuple(q.shape)}, {tuple(k_new.shape)}, {tuple(v_new.shape)}")
@@ -98,6 +102,7 @@ def decode_attention_native(q, k_new, v_new, k_cache, v_cache, positions, cos_ta
         raise FastpruneError("decode_attention: the native kernel writes the caches in place; they must be "
                              "contiguous")
     positions = positions.contiguous()
+    cos_table, sin_table = cos_table.contiguous(), sin_table.contiguous()
     b, heads, d = q.shape
     out = torch.empty((b, heads, d), dtype=torch.float32)
     qn = q_norm[0].contiguous() if q_norm is not None else None
@@ -121,7 +126,7 @@ def decode_attention(q, k_new, v_new, k_cache, v_cache, positions, cos_table, si
     the first half of ``sin`` negated. ``q_norm, k_norm``: ``(weight [d], eps)`` or None; the native kernel
     uses one eps for both. Returns ``[b, heads, d]``.
     """
-    _check(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table)
+    _check(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, window)
     if q_norm is not None and k_norm is not None and float(q_norm[1]) != float(k_norm[1]):
         backend_name = "torch"
     else:
@@ -132,8 +137,9 @@ def decode_attention(q, k_new, v_new, k_cache, v_cache, positions, cos_table, si
         if reason is None and not (k_cache.is_contiguous() and v_cache.is_contiguous()):
             reason = "the caches are not contiguous"
         if reason is not None:
-            if backend not in (None, "auto"):
-                raise BackendUnavailableError(f"backend={backend!r} requested for decode_attention but {reason}")
+            requested, source = requested_backend(backend)
+            if requested != "auto":
+                raise BackendUnavailableError(f"{source} requested for decode_attention but {reason}")
             backend_name = "torch"
     if backend_name == "torch":
         return decode_attention_ref(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, scale,

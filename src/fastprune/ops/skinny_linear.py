@@ -18,6 +18,7 @@ the reference to float32 rounding, not bit for bit: the summation order differs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -28,7 +29,7 @@ from fastprune.errors import FastpruneError
 
 from . import native
 from .availability import BackendUnavailableError
-from .dispatch import resolve_backend
+from .dispatch import requested_backend, resolve_backend
 
 # Rows of x up to which auto prefers the native kernel. Measured on a 2-core Zen 4 with the embedded
 # model's shapes (benchmarks/bench_skinny_linear.py): native is far ahead at 1-8 rows and torch's GEMM
@@ -122,16 +123,23 @@ def fused_linears_native(x: torch.Tensor, projections: Sequence[Projection], nor
     """
     module = native.require("cpu")
     k = x.shape[-1]
-    x2 = x.reshape(-1, k)
+    m = math.prod(x.shape[:-1])
+    if k == 0:  # an empty dot product: the bias (or silu(bias) * up_bias) on every row
+        outs = fused_linears_ref(x, projections, norm)
+        if residual is not None:
+            return [residual.add_(outs[0].reshape(residual.shape))]
+        return outs
+    x2 = x.reshape(m, k)
     if x2.stride(-1) != 1:
         x2 = x2.contiguous()
-    m = x2.shape[0]
     outs, specs = [], []
+    keep = [x2]  # contiguous copies made below must outlive the native call, not just their loop iteration
     for p in projections:
         w, up = _unit_stride(p.weight), _unit_stride(p.up_weight)
         if up is not None and up.stride(0) != w.stride(0):
             w, up = w.contiguous(), up.contiguous()
         bias, up_bias = _unit_stride(p.bias), _unit_stride(p.up_bias)
+        keep += [w, up, bias, up_bias]
         n = w.shape[0]
         if residual is not None:
             if len(projections) != 1 or not residual.is_contiguous() or residual.numel() != m * n:
@@ -146,6 +154,7 @@ def fused_linears_native(x: torch.Tensor, projections: Sequence[Projection], nor
                       bias.data_ptr() if bias is not None else 0, up_bias.data_ptr() if up_bias is not None else 0,
                       y.data_ptr(), n, n, residual is not None))
     norm_weight = _unit_stride(norm.weight) if norm is not None else None
+    keep.append(norm_weight)
     module.skinny_linear(x2.data_ptr(), x2.stride(0) if m > 1 else k, m, k,
                          norm_weight.data_ptr() if norm_weight is not None else 0,
                          float(norm.eps) if norm is not None else 0.0, specs, torch.get_num_threads())
@@ -156,13 +165,14 @@ def _choose(x, projections, norm, backend) -> str:
     name = resolve_backend(x.device, backend, op="skinny_linear", implemented=IMPLEMENTED_BACKENDS)
     if name == "torch":
         return name
-    auto = backend is None or backend == "auto"
+    requested, source = requested_backend(backend)
+    auto = requested == "auto"
     reason = native_eligible(x, projections, norm)
     if reason is not None:
         if auto:
             return "torch"
-        raise BackendUnavailableError(f"backend={backend!r} requested for skinny_linear but {reason}")
-    if auto and x.numel() // max(x.shape[-1], 1) > MAX_NATIVE_ROWS:
+        raise BackendUnavailableError(f"{source} requested for skinny_linear but {reason}")
+    if auto and (x.shape[-1] == 0 or math.prod(x.shape[:-1]) > MAX_NATIVE_ROWS):
         return "torch"
     return name
 
