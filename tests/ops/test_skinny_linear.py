@@ -412,7 +412,7 @@ def spies(monkeypatch):
         ((MAX_NATIVE_ROWS + 1, 16), "torch"),
         ((2, MAX_NATIVE_ROWS // 2, 16), "native"),
         ((3, MAX_NATIVE_ROWS // 2, 16), "torch"),
-        ((64, 16), "torch"),
+        ((4 * MAX_NATIVE_ROWS, 16), "torch"),
     ],
     ids=str,
 )

@@ -165,13 +165,29 @@ class FastRunner:
             scaling=float(attn.scaling), window=window,
         )
 
-    def _forward(self, x, q_pos, masks, write):
-        """Decoder layers over ``x [b, q, hidden]`` whose tokens sit at ``q_pos [b, q]``."""
-        b, q = x.shape[:2]
+    def _forward(self, x, q_pos, masks, write, packed=None):
+        """Decoder layers over ``x [b, q, hidden]`` whose tokens sit at ``q_pos [b, q]``.
+
+        ``packed=(index, b, q)``: ``x`` is ``[T, hidden]``, only the real tokens of a right-padded ``[b, q]``
+        batch (``index`` their flat positions in it). Every projection then runs on the T real rows, and
+        only attention sees the padded layout: prompts of mixed lengths waste no matrix work on padding.
+        """
+        if packed is None:
+            b, q = x.shape[:2]
+            rows = b * q
+        else:
+            index, b, q = packed
+            rows = x.shape[0]
+
+        def padded(t, heads, hd):  # [rows, heads * hd] -> [b, q, heads, hd]
+            if packed is not None:
+                t = t.new_zeros((b * q, t.shape[-1])).index_copy_(0, index, t)
+            return t.view(b, q, heads, hd)
+
         cos = self.cos[q_pos][:, None]  # [b, 1, q, head_dim], broadcast over heads
         sin = self.sin_signed[q_pos][:, None]
         rms_norm, linear = torch.rms_norm, F.linear
-        native = self.linear_backend == "native" and b * q <= MAX_NATIVE_ROWS
+        native = self.linear_backend == "native" and rows <= MAX_NATIVE_ROWS
         for i, L in enumerate(self.plan):
             hd = L.head_dim
             if native:
@@ -180,9 +196,8 @@ class FastRunner:
             else:
                 h = rms_norm(x, (x.shape[-1],), L.ln1[0], L.ln1[1])
                 qs, ks, vs = linear(h, *L.q), linear(h, *L.k), linear(h, *L.v)
-            qs = qs.view(b, q, L.heads, hd)
-            ks = ks.view(b, q, L.kv_heads, hd)
-            vs = vs.view(b, q, L.kv_heads, hd).transpose(1, 2)
+            qs, ks = padded(qs, L.heads, hd), padded(ks, L.kv_heads, hd)
+            vs = padded(vs, L.kv_heads, hd).transpose(1, 2)
             if L.q_norm is not None:
                 qs = rms_norm(qs, (hd,), L.q_norm[0], L.q_norm[1])
                 ks = rms_norm(ks, (hd,), L.k_norm[0], L.k_norm[1])
@@ -194,6 +209,8 @@ class FastRunner:
             o = F.scaled_dot_product_attention(qs, keys, values, attn_mask=masks[L.window], scale=L.scaling,
                                                enable_gqa=L.kv_heads != L.heads)
             o = o.transpose(1, 2).reshape(b, q, -1)
+            if packed is not None:
+                o = o.reshape(b * q, -1).index_select(0, index)
             if native:
                 x = x + fused_linears_native(o, N.o)[0]
                 gated = fused_linears_native(x, N.gate_up, N.ln2)[0]
@@ -215,7 +232,10 @@ class FastRunner:
 
     @torch.inference_mode()
     def prefill(self, slots: list[int], prompts: list[list[int]]) -> torch.Tensor:
-        """Right-padded prompts into cache ``slots``; fp32 logits of each prompt's last token [n, V]."""
+        """Prompts into cache ``slots``; fp32 logits of each prompt's last token [n, V].
+
+        Attention sees them right-padded to the longest; everything else runs on the real tokens only.
+        """
         n, q = len(prompts), max(len(p) for p in prompts)
         ids = torch.zeros((n, q), dtype=torch.long)
         for i, p in enumerate(prompts):
@@ -228,9 +248,17 @@ class FastRunner:
             self.store.write_prefill(i, slot_idx, k, v)
             return k, v
 
-        x = self._forward(self.embed(ids), pos, self._masks(pos, q), write)
-        last = torch.tensor([len(p) - 1 for p in prompts], device=self.device)
-        return self._logits(x[torch.arange(n, device=self.device), last])
+        lengths = [len(p) for p in prompts]
+        masks = self._masks(pos, q)
+        if sum(lengths) == n * q:
+            x = self._forward(self.embed(ids), pos, masks, write)
+            last = torch.tensor([length - 1 for length in lengths], device=self.device)
+            return self._logits(x[torch.arange(n, device=self.device), last])
+        index = torch.tensor([i * q + t for i, length in enumerate(lengths) for t in range(length)],
+                             device=self.device)
+        x = self._forward(self.embed(ids.view(-1).index_select(0, index)), pos, masks, write, packed=(index, n, q))
+        ends = torch.tensor(lengths, device=self.device).cumsum(0) - 1
+        return self._logits(x[ends])
 
     @torch.inference_mode()
     def decode(self, tokens: list[int], positions: list[int]) -> torch.Tensor:

@@ -31,10 +31,11 @@ from . import native
 from .availability import BackendUnavailableError
 from .dispatch import requested_backend, resolve_backend
 
-# Rows of x up to which auto prefers the native kernel. Measured on a 2-core Zen 4 with the embedded
-# model's shapes (benchmarks/bench_skinny_linear.py): native is far ahead at 1-8 rows and torch's GEMM
-# catches up between 16 and 32.
-MAX_NATIVE_ROWS = 16
+# Rows of x up to which auto prefers the native kernel. Measured on a 2-core Zen 4 over the embedded model's
+# step (benchmarks/bench_decode_ops.py, benchmarks/results/decode_ops-cpu.json): native 2.4x torch at 1 row,
+# 3.5x at 8, 1.8x at 32 and still ahead at 64-128, where its register tiles become compute-bound; past
+# that torch's blocked GEMM (prefill) is the better tool.
+MAX_NATIVE_ROWS = 64
 
 IMPLEMENTED_BACKENDS = ("torch", "native")
 
