@@ -54,13 +54,15 @@ def sampling_inputs(batch: int, vocab: int, device: str):
     return logits, temperature, top_k, top_p, uniform
 
 
-@pytest.mark.parametrize("impl", ["sample_ref", "sample"])
+@pytest.mark.parametrize("impl", ["sample_ref", *CPU_BACKENDS])
 @pytest.mark.parametrize("shape", [(1, 49152), (8, 49152), (8, 128256)], ids=str)
 def test_sampling_cpu(benchmark, impl, shape):
-    """The paper's sampling settings (temperature 0.9, top-p 0.95): sort-based reference vs the op."""
+    """The paper's sampling settings (temperature 0.9, top-p 0.95): sort-based reference vs each backend."""
     args = sampling_inputs(*shape, "cpu")
-    fn = sample_ref if impl == "sample_ref" else sample
-    benchmark(fn, *args)
+    if impl == "sample_ref":
+        benchmark(sample_ref, *args)
+    else:
+        benchmark(sample, *args, backend=impl)
 
 
 @pytest.mark.skipif(not CUDA_BACKENDS, reason="needs a CUDA device")

@@ -12,6 +12,7 @@
 #include "../common/boundary_stats_layout.h"
 #include "boundary_stats_cpu.h"
 #include "decode_attention_cpu.h"
+#include "sampling_cpu.h"
 #include "skinny_linear_cpu.h"
 
 #if defined(_OPENMP)
@@ -135,6 +136,21 @@ void decode_attention(uintptr_t q, int64_t q_stride, uintptr_t k_new, int64_t k_
   fastprune::cpu::decode_attention(p, num_threads);
 }
 
+void sample(uintptr_t logits, int64_t row_stride, int64_t rows, int64_t vocab, uintptr_t temperature,
+            uintptr_t top_k, uintptr_t top_p, uintptr_t uniform, uintptr_t out, uintptr_t kept, int num_threads) {
+  const fastprune::cpu::SampleProblem p{reinterpret_cast<const float*>(logits),
+                                        row_stride,
+                                        rows,
+                                        vocab,
+                                        reinterpret_cast<const float*>(temperature),
+                                        reinterpret_cast<const int64_t*>(top_k),
+                                        reinterpret_cast<const float*>(top_p),
+                                        reinterpret_cast<const float*>(uniform),
+                                        reinterpret_cast<int64_t*>(out),
+                                        reinterpret_cast<float*>(kept)};
+  fastprune::cpu::sample(p, num_threads);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native_cpu, m) {
@@ -163,4 +179,10 @@ PYBIND11_MODULE(_native_cpu, m) {
         "One float32 decode step of attention over a static KV cache (see decode_attention_cpu.h): rotary\n"
         "(and optional q/k RMSNorm) of the new q and k, k and v written at each row's position, attention\n"
         "over the row's visible keys into out. Pointers as integers, 0 for an absent norm; window <= 0: none.");
+  m.def("sample", &sample, py::arg("logits"), py::arg("row_stride"), py::arg("rows"), py::arg("vocab"),
+        py::arg("temperature"), py::arg("top_k"), py::arg("top_p"), py::arg("uniform"), py::arg("out"),
+        py::arg("kept"), py::arg("num_threads") = 0, py::call_guard<py::gil_scoped_release>(),
+        "Fused sampling of float32 logits [rows, vocab] (semantics: fastprune.ops.sampling) into int64 out\n"
+        "[rows]; temperature/top_p float32, top_k int64, uniform float32, one per row; kept (0 = none) gets the\n"
+        "kept probabilities [rows, vocab].");
 }

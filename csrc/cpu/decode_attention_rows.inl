@@ -6,61 +6,20 @@
 // heads of the group), softmax with a vectorised exp, and the weighted sum of values (each value loaded
 // once for the group). Scalar libm expf was most of the time at a few hundred cached positions.
 #include "decode_attention_kernel.h"
+#include "vector_math.inl"
 
 namespace fastprune {
 namespace cpu {
 namespace FP_ISA_NS {
 namespace {
 
-constexpr int kDaLanes = FP_LANES;
-typedef float DaVec __attribute__((vector_size(kDaLanes * sizeof(float))));
-typedef int32_t DaIVec __attribute__((vector_size(kDaLanes * sizeof(int32_t))));
-
-static inline DaVec da_load(const float* p) {
-  DaVec v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-static inline void da_store(float* p, DaVec v) { __builtin_memcpy(p, &v, sizeof v); }
-static inline DaVec da_splat(float f) { return DaVec{} + f; }
-
-static inline float da_lane_sum(DaVec v) {
-  float s[kDaLanes];
-  __builtin_memcpy(s, &v, sizeof v);
-  for (int width = kDaLanes / 2; width > 0; width /= 2) {
-    for (int i = 0; i < width; ++i) s[i] += s[i + width];
-  }
-  return s[0];
-}
-
-// exp(x) for x <= 0 (scores minus their maximum): x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6
-// polynomial (Cephes expf coefficients, ~1 ulp), times 2^n built in the exponent bits. Below -87.3 the
-// result flushes to 0, as float32 exp underflows there anyway; NaN stays NaN (the compare is false).
-static inline DaVec da_exp_nonpositive(DaVec x) {
-  const DaVec lo = da_splat(-87.3f);
-  x = x < lo ? lo : x;
-  const DaVec n = __builtin_convertvector(__builtin_convertvector(x * 1.44269504088896341f + (x < 0 ? -0.5f : 0.5f), DaIVec), DaVec);
-  DaVec r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  DaVec p = da_splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const DaIVec bits = (__builtin_convertvector(n, DaIVec) + 127) << 23;
-  DaVec scale;
-  __builtin_memcpy(&scale, &bits, sizeof scale);
-  DaVec out = p * scale;
-  return x <= lo ? DaVec{} : out;
-}
+constexpr int kDaLanes = kVmLanes;
 
 static inline float da_dot(const float* a, const float* b, int64_t d) {
-  DaVec acc{};
+  VmVec acc{};
   int64_t i = 0;
-  for (; i + kDaLanes <= d; i += kDaLanes) acc += da_load(a + i) * da_load(b + i);
-  float s = da_lane_sum(acc);
+  for (; i + kDaLanes <= d; i += kDaLanes) acc += vm_load(a + i) * vm_load(b + i);
+  float s = vm_lane_sum(acc);
   for (; i < d; ++i) s += a[i] * b[i];
   return s;
 }
@@ -121,14 +80,14 @@ void decode_attention_unit(const DecodeAttentionProblem& p, int64_t r, int64_t g
     float best = s[0];
     for (int64_t j = 1; j < count; ++j) best = s[j] > best ? s[j] : best;
     for (int64_t j = count; j < count + kDaLanes; ++j) s[j] = -__builtin_inff();
-    DaVec total{};
-    const DaVec m = da_splat(best);
+    VmVec total{};
+    const VmVec m = vm_splat(best);
     for (int64_t j = 0; j < count; j += kDaLanes) {
-      const DaVec e = da_exp_nonpositive(da_load(s + j) - m);
-      da_store(s + j, e);
+      const VmVec e = vm_exp_nonpositive(vm_load(s + j) - m);
+      vm_store(s + j, e);
       total += e;
     }
-    const float inv = 1.0f / da_lane_sum(total);
+    const float inv = 1.0f / vm_lane_sum(total);
     for (int64_t j = 0; j < count; ++j) s[j] *= inv;
   }
 

@@ -11,3 +11,6 @@
 
 // Decode attention for the same instruction set.
 #include "decode_attention_rows.inl"
+
+// Fused sampling for the same instruction set.
+#include "sampling_rows.inl"

@@ -2,7 +2,8 @@
 
 ``sample(logits [B, V], temperature [B], top_k [B], top_p [B], ...) -> ids [B]``.
 
-Semantics (shared by the torch reference and the Triton kernel, so they can be tested against each other):
+Semantics (shared by the torch reference, the Triton kernel and the native CPU kernel, so they can be tested
+against each other):
 
 - rows with ``temperature <= 0`` take the argmax of the logits (first index on ties);
 - otherwise ``p = softmax(logits / temperature)`` in fp32;
@@ -167,9 +168,37 @@ def _backend(logits: torch.Tensor, backend: str | None) -> str:
     from fastprune.ops.dispatch import resolve_backend
 
     try:
-        return resolve_backend(logits.device, backend, op="sample", implemented=("torch", "triton"))
+        return resolve_backend(logits.device, backend, op="sample", implemented=("torch", "triton", "native"))
     except (BackendUnavailableError, ValueError) as exc:
         raise FastpruneError(f"{exc}; use FASTPRUNE_BACKEND=torch (or auto)") from exc
+
+
+def sample_native(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
+                  uniform: torch.Tensor, return_probs: bool = False):
+    """The native CPU kernel (csrc/cpu/sampling_rows.inl): ids [B], and the kept probabilities with
+    ``return_probs``. Same semantics as the reference; probabilities agree to float32 rounding (its exp is
+    a polynomial that flushes results below ~1e-38 to zero), so a draw can differ only where the noise
+    falls within rounding of a boundary. Its top-p running mass is summed in float64, so at large
+    vocabularies it can keep a few near-threshold tokens that the reference's float32 cumsum (which drifts
+    by ~1e-4 of the mass over 50k tokens) drops, or the reverse."""
+    from fastprune.ops import native
+
+    module = native.require("cpu")
+    if logits.device.type != "cpu":
+        raise FastpruneError(f"sample: the native kernel is CPU-only, logits are on {logits.device}")
+    logits = logits.float()
+    if logits.stride(-1) != 1:
+        logits = logits.contiguous()
+    b, v = logits.shape
+    temperature = temperature.to(torch.float32).contiguous()
+    top_k, top_p = top_k.to(torch.int64).contiguous(), top_p.to(torch.float32).contiguous()
+    uniform = uniform.to(torch.float32).contiguous()
+    out = torch.empty(b, dtype=torch.int64)
+    kept = torch.empty((b, v), dtype=torch.float32) if return_probs else None
+    module.sample(logits.data_ptr(), logits.stride(0) if b > 1 else v, b, v, temperature.data_ptr(),
+                  top_k.data_ptr(), top_p.data_ptr(), uniform.data_ptr(), out.data_ptr(),
+                  kept.data_ptr() if kept is not None else 0, torch.get_num_threads())
+    return (out, kept) if return_probs else out
 
 
 def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
@@ -178,8 +207,9 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
     """Draw one token id per row of ``logits [B, V]``; returns int64 ids [B] on the logits' device.
 
     The noise is ``uniform [B]`` if given, else derived from per-row ``seeds``/``offsets`` (reproducible per
-    request), else drawn from ``generator`` (or torch's global generator). ``backend``: torch, triton or
-    None (``FASTPRUNE_BACKEND``, default auto: Triton for CUDA tensors, torch otherwise).
+    request), else drawn from ``generator`` (or torch's global generator). ``backend``: torch, triton, native
+    or None (``FASTPRUNE_BACKEND``, default auto: Triton for CUDA tensors, the native kernel on a CPU when
+    it is built, torch otherwise).
     """
     b = logits.shape[0]
     if uniform is None:
@@ -189,9 +219,15 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
             uniform = torch.rand(b, generator=generator, device=logits.device if generator is None
                                  else generator.device).to(logits.device)
     _check(logits, temperature, top_k, top_p, uniform)
-    if _backend(logits, backend) == "triton":
+    name = _backend(logits, backend)
+    if name == "native":
+        return sample_native(logits, temperature, top_k, top_p, uniform)
+    if name == "triton":
         from fastprune.kernels.sampling_triton import sample_triton
 
         return sample_triton(logits, temperature, top_k, top_p, uniform)
-    # The torch backend: the reference's maths with the candidate-set filter (identical ids, no full sort).
-    return _draw(logits, temperature, filtered_probs_fast(logits, temperature, top_k, top_p), uniform)
+    # The torch backend: the reference's maths. On a GPU the candidate-set filter (identical ids) avoids a
+    # full sort; on a CPU torch's topk of 1024 measured slower than the sort itself (5.3 vs 4.2 ms at
+    # 1 x 49152, benchmarks/test_bench_ops.py), so the CPU keeps the sort.
+    filt = filtered_probs_fast if logits.device.type == "cuda" else filtered_probs_ref
+    return _draw(logits, temperature, filt(logits, temperature, top_k, top_p), uniform)
