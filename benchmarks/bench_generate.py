@@ -90,7 +90,11 @@ def matvec_pass(loaded, device, repeats=5) -> float:
         return _timed(run, device, repeats)
 
 
-def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats):
+# --sampling: greedy, or the paper's self-response settings (what `fastprune generate` uses by default).
+SAMPLING = {"greedy": {}, "paper": {"temperature": 0.9, "top_p": 0.95}}
+
+
+def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="greedy"):
     device = loaded.device
     ids = [prompts[i % len(prompts)] for i in range(batch)]
     tok = loaded.tokenizer
@@ -98,16 +102,20 @@ def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats):
     enc = tok.pad({"input_ids": ids}, return_tensors="pt").to(device)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
+    # top_k=0 when sampling: HF's generation config would otherwise add its default top-k of 50.
+    kw = {"do_sample": False} if sampling == "greedy" else {"do_sample": True, "top_k": 0, **SAMPLING[sampling]}
+
     def hf(n):
         with torch.inference_mode():
-            loaded.model.generate(**enc, do_sample=False, max_new_tokens=n, min_new_tokens=n, pad_token_id=pad_id)
+            loaded.model.generate(**enc, max_new_tokens=n, min_new_tokens=n, pad_token_id=pad_id, **kw)
 
     def ours(n):
-        reqs = [GenerationRequest(p, SamplingParams(max_new_tokens=n, ignore_eos=True)) for p in ids]
+        reqs = [GenerationRequest(p, SamplingParams(max_new_tokens=n, ignore_eos=True, seed=i, **SAMPLING[sampling]))
+                for i, p in enumerate(ids)]
         out = engine.generate(reqs)
         assert all(r.num_tokens == n for r in out)
 
-    row = {"batch": batch, "new_tokens": new_tokens, "prompt_tokens": [len(p) for p in ids]}
+    row = {"batch": batch, "new_tokens": new_tokens, "sampling": sampling, "prompt_tokens": [len(p) for p in ids]}
     for name, fn in (("hf", hf), ("fastprune", ours)):
         fn(4)  # warm-up: allocations, kernel selection
         full = _timed(lambda fn=fn: fn(new_tokens), device, repeats)
@@ -152,6 +160,8 @@ def main(argv=None) -> int:
     ap.add_argument("--continuous", type=int, default=0, metavar="N",
                     help="also time N requests of mixed answer lengths through max(batches) slots")
     ap.add_argument("--max-seq-len", type=int, default=512)
+    ap.add_argument("--sampling", default="greedy", choices=sorted(SAMPLING),
+                    help="greedy, or paper: temperature 0.9, top-p 0.95 (the self-response settings), for both")
     ap.add_argument("--out", default="bench_generate.json")
     args = ap.parse_args(argv)
     if args.threads:
@@ -166,7 +176,7 @@ def main(argv=None) -> int:
     weight_bytes = sum(w.numel() * w.element_size() for w in weight_matrices(loaded))
     bandwidth = copy_bandwidth(device)
     matvec_s = matvec_pass(loaded, device)
-    rows = [bench_batch(loaded, engine, prompts, b, args.new_tokens, args.repeats) for b in batches]
+    rows = [bench_batch(loaded, engine, prompts, b, args.new_tokens, args.repeats, args.sampling) for b in batches]
     floor_ms = 1000 * weight_bytes / bandwidth
     for row in rows:
         row["floor_ms_per_step"] = floor_ms
