@@ -42,9 +42,22 @@ def test_bench_cli_compares_a_pruned_checkpoint(tmp_path, capsys):
     assert [r["num_layers"] for r in rows] == [4, 3]
 
 
+def test_rounds_pool_samples_from_every_round_in_first_seen_order(tmp_path, capsys):
+    settings = BenchSettings(models=["tiny:llama:4"], batch_sizes=[1], prompt_len=4, new_tokens=3,
+                             drop_layers=[1], warmup=0, repeats=2, rounds=3, device="cpu", out=str(tmp_path))
+    rows = run_bench(settings)["rows"]
+    assert [r["num_layers"] for r in rows] == [4, 3]
+    for r in rows:
+        assert r["rounds"] == 3
+        assert r["prefill_s"]["n"] == r["decode_step_s"]["n"] == 6  # 2 repeats x 3 rounds
+    log = capsys.readouterr().err
+    assert log.count("round 3/3") == 2 and log.index("round 1/3") < log.index("round 2/3")
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
+        ({"rounds": 0}, "rounds >= 1"),
         ({"new_tokens": 1}, "new-tokens >= 2"),
         ({"batch_sizes": [0]}, "batch sizes >= 1"),
         ({"engine": False}, "nothing to measure"),

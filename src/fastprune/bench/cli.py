@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
         drop_layers=_int_list(args.drop_layers) if args.drop_layers else [],
         warmup=args.warmup,
         repeats=args.repeats,
+        rounds=args.rounds,
         compare_hf=args.compare_hf,
         engine=not args.no_engine,
         dtype=args.dtype,
@@ -53,7 +54,9 @@ def register(sub, name: str, help_text: str) -> None:
     p.add_argument("--prompt-len", type=int, default=128, help="prompt tokens per sequence (default 128)")
     p.add_argument("--new-tokens", type=int, default=32, help="generated tokens per sequence (default 32)")
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per point and round")
+    p.add_argument("--rounds", type=int, default=1, help="run the whole grid this many times and pool the "
+                   "samples, so a shared machine's drift hits every variant alike (default 1)")
     p.add_argument("--compare-hf", action="store_true", help="also measure HF generate")
     p.add_argument("--no-engine", action="store_true", help="skip the fastprune engine (HF only)")
     p.add_argument("--dtype", default="auto")

@@ -63,16 +63,20 @@ def engine_generate_fn(model, tokenizer, prompts: torch.Tensor, max_batch_size: 
     return run
 
 
-def measure(run: Callable[[int], object], point: BenchPoint, device: torch.device, warmup: int = 1,
-            repeats: int = 3) -> dict:
-    """Prefill and decode timings (median, p10, p90) plus peak memory for one generator at ``point``."""
+def measure_samples(run: Callable[[int], object], point: BenchPoint, device: torch.device, warmup: int = 1,
+                    repeats: int = 3) -> tuple[list[float], list[float]]:
+    """(time-to-first-token seconds, seconds for ``new_tokens``) of each repeat, after ``warmup`` runs."""
     for _ in range(warmup):
         run(min(point.new_tokens, 4))
-    reset_peak_memory(device)
     ttft, total = [], []
     for _ in range(repeats):
         ttft.append(time_call(lambda: run(1), device))
         total.append(time_call(lambda: run(point.new_tokens), device))
+    return ttft, total
+
+
+def summarize_point(ttft: list[float], total: list[float], point: BenchPoint) -> dict:
+    """Prefill and decode-step timings (median, p10, p90) from paired samples of ``measure_samples``."""
     steps = max(point.new_tokens - 1, 1)
     decode_step = [max(t - f, 1e-9) / steps for t, f in zip(total, ttft, strict=True)]
     prefill = summarize(ttft)
@@ -82,5 +86,12 @@ def measure(run: Callable[[int], object], point: BenchPoint, device: torch.devic
         "decode_step_s": step,
         "prefill_tokens_per_s": point.batch_size * point.prompt_len / prefill["median"],
         "decode_tokens_per_s": point.batch_size / step["median"],
-        **peak_memory(device),
     }
+
+
+def measure(run: Callable[[int], object], point: BenchPoint, device: torch.device, warmup: int = 1,
+            repeats: int = 3) -> dict:
+    """Prefill and decode timings (median, p10, p90) plus peak memory for one generator at ``point``."""
+    reset_peak_memory(device)
+    ttft, total = measure_samples(run, point, device, warmup, repeats)
+    return {**summarize_point(ttft, total, point), **peak_memory(device)}

@@ -12,7 +12,15 @@ from pathlib import Path
 import torch
 
 from fastprune.bench.ideal import ideals
-from fastprune.bench.measure import BenchPoint, engine_generate_fn, hf_generate_fn, measure, random_prompts
+from fastprune.bench.measure import (
+    BenchPoint,
+    engine_generate_fn,
+    hf_generate_fn,
+    measure_samples,
+    random_prompts,
+    summarize_point,
+)
+from fastprune.bench.timing import peak_memory, reset_peak_memory
 from fastprune.errors import FastpruneError
 from fastprune.models import LoadedModel, load_model, model_info, resolve_device
 from fastprune.utils_io import atomic_write_json
@@ -27,6 +35,7 @@ class BenchSettings:
     drop_layers: list[int] = field(default_factory=list)
     warmup: int = 1
     repeats: int = 3
+    rounds: int = 1
     compare_hf: bool = False
     engine: bool = True
     dtype: str = "auto"
@@ -40,8 +49,9 @@ class BenchSettings:
         if self.prompt_len < 1 or self.new_tokens < 2:
             raise FastpruneError("bench needs --prompt-len >= 1 and --new-tokens >= 2 (decode is timed as a "
                                  "difference between N and 1 new tokens)")
-        if self.repeats < 1 or self.warmup < 0 or not self.batch_sizes or min(self.batch_sizes) < 1:
-            raise FastpruneError("bench needs --repeats >= 1, --warmup >= 0 and batch sizes >= 1")
+        if self.repeats < 1 or self.rounds < 1 or self.warmup < 0 or not self.batch_sizes \
+                or min(self.batch_sizes) < 1:
+            raise FastpruneError("bench needs --repeats >= 1, --rounds >= 1, --warmup >= 0 and batch sizes >= 1")
         if not (self.engine or self.compare_hf):
             raise FastpruneError("nothing to measure: --no-engine without --compare-hf")
 
@@ -84,32 +94,51 @@ def _device_name(device) -> str:
 
 
 def run_bench(settings: BenchSettings) -> dict:
-    """Measure every (model, batch size, backend) point; return and write the result document."""
+    """Measure every (model, batch size, backend) point; return and write the result document.
+
+    With ``rounds`` > 1 the whole grid runs that many times (models reloaded and re-pruned each round) and
+    each point pools its samples over the rounds: on a shared machine whose speed drifts, every variant
+    then sees the same slow and fast periods instead of one variant getting all of a slow one.
+    """
     from fastprune import __version__
 
     settings.validate()
     device = resolve_device(settings.device)
-    rows: list[dict] = []
+    points: dict[tuple, dict] = {}  # (label, batch, backend) -> row fields and pooled samples, in first-seen order
     base_info = None
-    for label, loaded in _variants(settings, device):
-        info = model_info(loaded)
-        if base_info is None:
-            base_info = info
-        vocab = info["vocab_size"] or loaded.model.config.vocab_size
-        for batch in settings.batch_sizes:
-            point = BenchPoint(batch, settings.prompt_len, settings.new_tokens)
-            prompts = random_prompts(point, vocab, settings.seed, _special_ids(loaded.tokenizer))
-            backends = (["engine"] if settings.engine else []) + (["hf"] if settings.compare_hf else [])
-            for backend in backends:
-                fn = (engine_generate_fn(loaded.model, loaded.tokenizer, prompts, batch) if backend == "engine"
-                      else hf_generate_fn(loaded.model, prompts))
-                print(f"bench: {label} | {backend} | batch {batch}", file=sys.stderr, flush=True)
-                result = measure(fn, point, device, settings.warmup, settings.repeats)
-                rows.append({
-                    "model": label, "num_layers": info["num_layers"], "backend": backend, **asdict(point),
-                    "dtype": info["dtype"], "weight_bytes_per_step": info["bytes"]["read_per_step"],
-                    **ideals(base_info, info, loaded.model.config, loaded.dtype), **result,
-                })
+    for round_index in range(settings.rounds):
+        for label, loaded in _variants(settings, device):
+            info = model_info(loaded)
+            if base_info is None:
+                base_info = info
+            vocab = info["vocab_size"] or loaded.model.config.vocab_size
+            for batch in settings.batch_sizes:
+                point = BenchPoint(batch, settings.prompt_len, settings.new_tokens)
+                prompts = random_prompts(point, vocab, settings.seed, _special_ids(loaded.tokenizer))
+                backends = (["engine"] if settings.engine else []) + (["hf"] if settings.compare_hf else [])
+                for backend in backends:
+                    fn = (engine_generate_fn(loaded.model, loaded.tokenizer, prompts, batch) if backend == "engine"
+                          else hf_generate_fn(loaded.model, prompts))
+                    tag = f" | round {round_index + 1}/{settings.rounds}" if settings.rounds > 1 else ""
+                    print(f"bench: {label} | {backend} | batch {batch}{tag}", file=sys.stderr, flush=True)
+                    reset_peak_memory(device)
+                    ttft, total = measure_samples(fn, point, device, settings.warmup, settings.repeats)
+                    entry = points.setdefault((label, batch, backend), {
+                        "fields": {"model": label, "num_layers": info["num_layers"], "backend": backend,
+                                   **asdict(point), "dtype": info["dtype"],
+                                   "weight_bytes_per_step": info["bytes"]["read_per_step"],
+                                   **ideals(base_info, info, loaded.model.config, loaded.dtype)},
+                        "point": point, "ttft": [], "total": [], "memory": [],
+                    })
+                    entry["ttft"] += ttft
+                    entry["total"] += total
+                    entry["memory"].append(peak_memory(device))
+    rows = []
+    for entry in points.values():
+        memory = {key: max((m[key] for m in entry["memory"] if m[key] is not None), default=None)
+                  for key in entry["memory"][0]}
+        rows.append({**entry["fields"], **summarize_point(entry["ttft"], entry["total"], entry["point"]),
+                     "rounds": settings.rounds, **memory})
     _add_speedups(rows)
     doc = {
         "device": _device_name(device),
