@@ -22,13 +22,27 @@ static inline VmVec vm_load(const float* p) {
 static inline void vm_store(float* p, VmVec v) { __builtin_memcpy(p, &v, sizeof v); }
 static inline VmVec vm_splat(float f) { return VmVec{} + f; }
 
+// Lanes summed by halving in registers (extract + add), not through memory.
 static inline float vm_lane_sum(VmVec v) {
-  float s[kVmLanes];
-  __builtin_memcpy(s, &v, sizeof v);
-  for (int width = kVmLanes / 2; width > 0; width /= 2) {
-    for (int i = 0; i < width; ++i) s[i] += s[i + width];
-  }
-  return s[0];
+  typedef float VmHalf4 __attribute__((vector_size(4 * sizeof(float))));
+#if FP_LANES >= 8
+  typedef float VmHalf8 __attribute__((vector_size(8 * sizeof(float))));
+  VmHalf8 a;
+  __builtin_memcpy(&a, &v, sizeof a);
+#if FP_LANES >= 16
+  VmHalf8 upper;
+  __builtin_memcpy(&upper, reinterpret_cast<const char*>(&v) + sizeof a, sizeof upper);
+  a += upper;
+#endif
+  VmHalf4 c, d;
+  __builtin_memcpy(&c, &a, sizeof c);
+  __builtin_memcpy(&d, reinterpret_cast<const char*>(&a) + sizeof c, sizeof d);
+  c += d;
+#else
+  VmHalf4 c;
+  __builtin_memcpy(&c, &v, sizeof c);
+#endif
+  return (c[0] + c[2]) + (c[1] + c[3]);
 }
 
 // exp(x) for x <= 0 (values minus their maximum): x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6
