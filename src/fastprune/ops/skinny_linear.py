@@ -32,9 +32,9 @@ from .availability import BackendUnavailableError
 from .dispatch import requested_backend, resolve_backend
 
 # Rows of x up to which auto prefers the native kernel. Measured on a 2-core Zen 4 over the embedded model's
-# step (benchmarks/bench_decode_ops.py, benchmarks/results/decode_ops-cpu.json): native 2.4x torch at 1 row,
-# 3.5x at 8, 1.8x at 32 and still ahead at 64-128, where its register tiles become compute-bound; past
-# that torch's blocked GEMM (prefill) is the better tool.
+# step (benchmarks/bench_decode_ops.py, benchmarks/results/decode_ops-cpu.json): native 2.3-3x torch at 1
+# row, 2.4-3.5x at 8, 1.7-1.9x at 16, and 1.1-1.8x (run to run) at 32-128, where its register tiles are
+# compute-bound; past that torch's blocked GEMM (prefill) is the better tool.
 MAX_NATIVE_ROWS = 64
 
 IMPLEMENTED_BACKENDS = ("torch", "native")
