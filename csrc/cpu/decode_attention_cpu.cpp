@@ -1,16 +1,11 @@
 #include "decode_attention_cpu.h"
 
-#include "boundary_stats_cpu.h"
-#include "decode_attention_kernel.h"
-
-#include <cstring>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "decode_attention_kernel.h"
+#include "isa_select.h"
+#include "parallel_units.h"
 
 namespace fastprune {
 namespace cpu {
@@ -37,46 +32,20 @@ void validate(const DecodeAttentionProblem& p) {
 }
 
 DecodeAttentionUnitFn unit_kernel() {
-  const char* isa = select_token_kernel().isa;
-#if defined(FASTPRUNE_HAVE_X86_64_V4)
-  if (std::strcmp(isa, "x86-64-v4") == 0) return &x86_64_v4::decode_attention_unit;
-#endif
-#if defined(FASTPRUNE_HAVE_X86_64_V3)
-  if (std::strcmp(isa, "x86-64-v3") == 0) return &x86_64_v3::decode_attention_unit;
-#endif
-  return &baseline::decode_attention_unit;
+  return isa_variant<DecodeAttentionUnitFn>(&baseline::decode_attention_unit, FASTPRUNE_IF_V3(x86_64_v3::decode_attention_unit),
+                                 FASTPRUNE_IF_V4(x86_64_v4::decode_attention_unit));
 }
 
 }  // namespace
 
 void decode_attention(const DecodeAttentionProblem& p, int num_threads) {
   validate(p);
-  const int64_t units = p.batch * p.kv_heads;
-  if (units == 0) return;
   const DecodeAttentionUnitFn kernel = unit_kernel();
-  const int64_t scratch_floats = (decode_attention_scratch_floats(p) + 15) / 16 * 16;
   int64_t work = 0;
   for (int64_t r = 0; r < p.batch; ++r) work += (p.positions[r] + 1) * p.heads * p.head_dim * 2;
-#if defined(_OPENMP)
-  int threads = num_threads > 0 ? num_threads : omp_get_max_threads();
-  if (work < kMinWorkForThreads) threads = 1;
-  if (threads > units) threads = static_cast<int>(units);
-#else
-  const int threads = 1;
-  (void)num_threads;
-#endif
-  std::vector<float> scratch(static_cast<size_t>(scratch_floats * threads));
-#if defined(_OPENMP)
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-#endif
-  for (int64_t u = 0; u < units; ++u) {
-#if defined(_OPENMP)
-    float* mine = scratch.data() + omp_get_thread_num() * scratch_floats;
-#else
-    float* mine = scratch.data();
-#endif
-    kernel(p, u / p.kv_heads, u % p.kv_heads, mine);
-  }
+  const int threads = work < kMinWorkForThreads ? 1 : requested_threads(num_threads);
+  for_each_unit(p.batch * p.kv_heads, threads, decode_attention_scratch_floats(p),
+                [&](int64_t u, float* scratch) { kernel(p, u / p.kv_heads, u % p.kv_heads, scratch); });
 }
 
 }  // namespace cpu

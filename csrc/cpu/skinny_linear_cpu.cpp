@@ -1,7 +1,6 @@
 #include "skinny_linear_cpu.h"
 
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -9,7 +8,8 @@
 #include <omp.h>
 #endif
 
-#include "boundary_stats_cpu.h"
+#include "isa_select.h"
+#include "parallel_units.h"
 
 namespace fastprune {
 namespace cpu {
@@ -21,14 +21,8 @@ constexpr int64_t kMinBytesPerThread = 64 * 1024;
 using RowsKernelFn = SkinnyLinearRowsFn;
 
 RowsKernelFn rows_kernel() {
-  const char* isa = select_token_kernel().isa;
-#if defined(FASTPRUNE_HAVE_X86_64_V4)
-  if (std::strcmp(isa, "x86-64-v4") == 0) return &x86_64_v4::skinny_linear_rows;
-#endif
-#if defined(FASTPRUNE_HAVE_X86_64_V3)
-  if (std::strcmp(isa, "x86-64-v3") == 0) return &x86_64_v3::skinny_linear_rows;
-#endif
-  return &baseline::skinny_linear_rows;
+  return isa_variant<RowsKernelFn>(&baseline::skinny_linear_rows, FASTPRUNE_IF_V3(x86_64_v3::skinny_linear_rows),
+                                 FASTPRUNE_IF_V4(x86_64_v4::skinny_linear_rows));
 }
 
 void validate(const SkinnyInput& in, const SkinnyLinearProblem& p) {
@@ -100,7 +94,7 @@ void skinny_linear(const SkinnyInput& input, SkinnyLinearProblem* problems, int 
     }
   };
 #if defined(_OPENMP)
-  int threads = num_threads > 0 ? num_threads : omp_get_max_threads();
+  int threads = requested_threads(num_threads);
   const int64_t useful = weight_bytes / kMinBytesPerThread > 0 ? weight_bytes / kMinBytesPerThread : 1;
   if (threads > useful) threads = static_cast<int>(useful);
   if (threads > blocks) threads = static_cast<int>(blocks);

@@ -41,5 +41,8 @@ def test_bad_arguments_give_one_error_line(tmp_path, capsys):
     out = tmp_path / "x.jsonl"
     code, err = _run(capsys, "tiny:llama:1", "--prompts", str(tmp_path / "missing.jsonl"), "--out", str(out))
     assert code == 2 and err.strip().startswith("error:") and "not found" in err
-    code, err = _run(capsys, "tiny:llama:1", "--prompts", "gsm8k-train", "--out", str(out), "--top-p", "0")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"question": "What is 2 + 2?"}\n')
+    code, err = _run(capsys, "tiny:llama:1", "--prompts", str(prompts), "--field", "question", "--out", str(out),
+                     "--top-p", "0")
     assert code == 2 and "top_p" in err

@@ -11,6 +11,8 @@ from fastprune.ops import native
 from fastprune.ops.availability import BackendUnavailableError
 from fastprune.ops.decode_attention import decode_attention, decode_attention_native, decode_attention_ref
 
+from .threads import with_threads
+
 NATIVE = native.availability("cpu")
 needs_native = pytest.mark.skipif(not NATIVE, reason=f"native CPU module unavailable: {NATIVE.reason}")
 
@@ -95,14 +97,6 @@ def run_and_compare(case, backend="native", **extra):
         assert torch.equal(got_in[name], case[name]), f"{name} was modified"
     return got, got_in
 
-
-def _with_threads(n, fn):
-    previous = torch.get_num_threads()
-    try:
-        torch.set_num_threads(n)
-        return fn()
-    finally:
-        torch.set_num_threads(previous)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -260,12 +254,12 @@ def test_one_and_two_threads_agree_bitwise(norms, window):
     # the kernel starts using threads.
     case = make_case(8, 8, 2, 64, cache_len=300, norms=norms, seed=10)
     one_in, two_in = clone_case(case), clone_case(case)
-    one = _with_threads(1, lambda: decode_attention(**one_in, window=window, backend="native"))
-    two = _with_threads(2, lambda: decode_attention(**two_in, window=window, backend="native"))
+    one = with_threads(1, lambda: decode_attention(**one_in, window=window, backend="native"))
+    two = with_threads(2, lambda: decode_attention(**two_in, window=window, backend="native"))
     assert torch.equal(one, two), f"max diff {(one - two).abs().max()}"
     assert torch.equal(one_in["k_cache"], two_in["k_cache"])
     assert torch.equal(one_in["v_cache"], two_in["v_cache"])
-    _with_threads(2, lambda: run_and_compare(case, window=window))
+    with_threads(2, lambda: run_and_compare(case, window=window))
 
 
 # ---------------------------------------------------------------------------------------------------------

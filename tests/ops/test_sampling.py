@@ -68,8 +68,13 @@ def test_greedy_rows_take_the_first_argmax_whatever_the_noise():
         assert ids.tolist() == [1, 0]
 
 
-def test_empirical_frequencies_match_the_filtered_softmax():
+@pytest.mark.parametrize("backend", ["torch", "native"])
+def test_empirical_frequencies_match_the_filtered_softmax(backend):
     # 40k draws driven by the seeded counter noise: deterministic, so this test cannot flake.
+    from fastprune.ops import native
+
+    if backend == "native" and not native.availability("cpu"):
+        pytest.skip("fastprune._native_cpu is not built")
     n, v = 40_000, 12
     torch.manual_seed(3)
     row = torch.randn(v) * 1.5
@@ -77,7 +82,7 @@ def test_empirical_frequencies_match_the_filtered_softmax():
     expected = filtered_probs_ref(row[None], *_params([(temp, k, p)]))[0].double()
     expected /= expected.sum()
     ids = sample(row.expand(n, v), torch.full((n,), temp), torch.full((n,), k), torch.full((n,), p),
-                 seeds=[12345] * n, offsets=list(range(n)), backend="torch")
+                 seeds=[12345] * n, offsets=list(range(n)), backend=backend)
     counts = torch.bincount(ids, minlength=v).double()
     assert counts[expected == 0].sum() == 0, "a filtered-out token was drawn"
     kept = expected > 0

@@ -21,6 +21,8 @@ from fastprune.ops.skinny_linear import (
     swiglu_linear,
 )
 
+from .threads import with_threads
+
 NATIVE = native.availability("cpu")
 CPU_INFO = native.native_build_info()["cpu"]
 ISAS = CPU_INFO.get("isas_supported") or []
@@ -89,14 +91,6 @@ def _assert_matches(got: list[torch.Tensor], want: list[torch.Tensor], what: str
         atol = 1e-5 * float(w.abs().max()) + 1e-5 if w.numel() else 1e-5
         torch.testing.assert_close(g, w, rtol=1e-4, atol=atol, msg=lambda m, i=i: f"{what} output {i}: {m}")
 
-
-def _with_threads(n: int, fn):
-    previous = torch.get_num_threads()
-    try:
-        torch.set_num_threads(n)
-        return fn()
-    finally:
-        torch.set_num_threads(previous)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -202,8 +196,8 @@ def test_one_and_two_threads_agree_bitwise(m, use_norm):
     x = torch.randn(m, k, generator=gen)
     projections = _all_kinds(k, gen)
     norm = _norm(k, gen) if use_norm else None
-    one = _with_threads(1, lambda: fused_linears(x, projections, norm, backend="native"))
-    two = _with_threads(2, lambda: fused_linears(x, projections, norm, backend="native"))
+    one = with_threads(1, lambda: fused_linears(x, projections, norm, backend="native"))
+    two = with_threads(2, lambda: fused_linears(x, projections, norm, backend="native"))
     for i, (a, b) in enumerate(zip(one, two, strict=True)):
         assert torch.equal(a, b), f"output {i}: max diff {(a - b).abs().max()}"
     _assert_matches(two, fused_linears_ref(x, projections, norm))
@@ -351,7 +345,7 @@ def test_nan_in_x_propagates_to_its_row_only(column, use_norm):
     projections = [_projection(23, k, "bias", gen), _projection(97, k, "gated_both_biases", gen),
                    _projection(1000, k, "plain", gen)]
     norm = _norm(k, gen) if use_norm else None
-    got = _with_threads(2, lambda: fused_linears(x, projections, norm, backend="native"))
+    got = with_threads(2, lambda: fused_linears(x, projections, norm, backend="native"))
     others = [i for i in range(m) if i != bad]
     for i, y in enumerate(got):
         assert torch.isnan(y[bad]).all(), f"output {i}: NaN row has non-NaN values"
