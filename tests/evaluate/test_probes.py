@@ -17,21 +17,42 @@ def test_single_token_path_reads_logits_after_shared_prefix(tiny_lm):
 
 
 class SplitLM:
-    """Candidates of different token lengths force the whole-continuation comparison."""
+    """Candidates of different token lengths: scored from next-token log-probabilities, one call per prefix."""
+
+    def __init__(self):
+        self.calls = []
 
     def encode(self, text):
         return {"a": [1], "bb": [2, 3], "c": [4]}[text]
 
-    def next_token_logprobs(self, prompts):  # pragma: no cover - must not be used here
-        raise AssertionError("single-token path taken for multi-token candidates")
+    def next_token_logprobs(self, prompts):
+        self.calls.append([tuple(p) for p in prompts])
+        rows = []
+        for p in prompts:
+            row = torch.full((5,), -50.0)
+            if p[1:] == [2]:  # after prompt + "b": the second "b" is certain
+                row[3] = 0.0
+            else:  # after the prompt: a -3, b -1, c -2, shifted by the prompt id
+                row[1], row[2], row[4] = -3.0 - 10 * p[0], -1.0 - 10 * p[0], -2.0 - 10 * p[0]
+            rows.append(row)
+        return torch.stack(rows)
 
-    def loglikelihood(self, pairs):
-        table = {(1,): -3.0, (2, 3): -1.0, (4,): -2.0}
-        return [(table[tuple(c)] - 10.0 * p[0], False) for p, c in pairs]
+
+def test_multi_token_candidates_sum_next_token_logprobs_one_call_per_prefix():
+    lm = SplitLM()
+    assert first_token_choice(lm, [[0], [1]], ["a", "bb", "c"]) == ["bb", "bb"]
+    assert len(lm.calls) == 2  # the prefixes () and (2,), not one call per candidate
 
 
-def test_multi_token_candidates_use_loglikelihood():
-    assert first_token_choice(SplitLM(), [[0], [1]], ["a", "bb", "c"]) == ["bb", "bb"]
+def test_multi_token_scores_equal_the_whole_continuation_loglikelihood(tiny_lm):
+    prompts = [tiny_lm.encode("Q: 1+1? A:"), tiny_lm.encode("Q: 7-9? A: x")]
+    candidates = [" 2", "-2", " 12", "2"]
+    got = first_token_choice(tiny_lm, prompts, candidates)
+    pairs = [(p, tiny_lm.encode(c)) for p in prompts for c in candidates]
+    scores = [s for s, _ in tiny_lm.loglikelihood(pairs)]
+    k = len(candidates)
+    want = [candidates[max(range(k), key=lambda c, i=i: scores[i * k + c])] for i in range(len(prompts))]
+    assert got == want
 
 
 def test_grouped_accuracy_and_mean():

@@ -12,23 +12,28 @@ def first_token_choice(lm, prompts: Sequence[list[int]], candidates: Sequence[st
     """Which of ``candidates`` (short strings, e.g. digits) each prompt's next text most likely starts with.
 
     When every candidate tokenises to a shared prefix plus one distinct token (" " + "3" in digit-split
-    vocabularies, " 3" in others) one forward per prompt reads the logits at the answer position. Other
-    tokenizers fall back to comparing whole-continuation log-likelihoods, which ranks the same way.
+    vocabularies, " 3" in others) one forward per prompt reads the logits at the answer position. Otherwise
+    each candidate's whole-continuation log-likelihood is summed from next-token log-probabilities, with
+    one forward per distinct proper prefix of the candidates (two or three, shared by all candidates)
+    instead of one per candidate.
     """
     encoded = [lm.encode(c) for c in candidates]
+    if not all(encoded):
+        raise ValueError(f"first_token_choice: a candidate encodes to no tokens: {list(candidates)!r}")
     prefix = encoded[0][:-1]
-    single = all(e[:-1] == prefix and e for e in encoded) and len({e[-1] for e in encoded}) == len(encoded)
+    single = all(e[:-1] == prefix for e in encoded) and len({e[-1] for e in encoded}) == len(encoded)
     if single:
         logprobs = lm.next_token_logprobs([list(p) + prefix for p in prompts])
         ids = [e[-1] for e in encoded]
         best = logprobs[:, ids].argmax(-1).tolist()
         return [candidates[i] for i in best]
-    pairs = [(list(p), e) for p in prompts for e in encoded]
-    scores = [s for s, _ in lm.loglikelihood(pairs)]
-    k = len(candidates)
-    return [
-        candidates[max(range(k), key=lambda c, i=i: scores[i * k + c])] for i in range(len(prompts))
-    ]
+    prefixes = sorted({tuple(e[:t]) for e in encoded for t in range(len(e))})
+    table = {pre: lm.next_token_logprobs([list(p) + list(pre) for p in prompts]) for pre in prefixes}
+    choices = []
+    for i in range(len(prompts)):
+        scores = [sum(float(table[tuple(e[:t])][i, e[t]]) for t in range(len(e))) for e in encoded]
+        choices.append(candidates[max(range(len(candidates)), key=scores.__getitem__)])
+    return choices
 
 
 def grouped_accuracy(
