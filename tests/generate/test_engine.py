@@ -198,3 +198,18 @@ def test_bad_requests_raise_clear_errors(tiny):
     no_tok = GenerationEngine(loaded.model, max_batch_size=1, max_seq_len=16)
     with pytest.raises(FastpruneError, match="no tokenizer"):
         no_tok.generate([GenerationRequest([1, 2], SamplingParams(4, stop_strings=("x",)))])
+
+
+@pytest.mark.parametrize("backend", ["torch", "native"])
+def test_nan_activations_stop_generation_with_a_clear_error(tiny, backend):
+    from fastprune.ops import native
+
+    if backend == "native" and not native.availability("cpu"):
+        pytest.skip("fastprune._native_cpu is not built")
+    loaded = tiny("llama", layers=2)
+    with torch.no_grad():
+        loaded.model.model.layers[1].mlp.down_proj.weight[0, 0] = float("nan")
+    engine = GenerationEngine(loaded, max_batch_size=2, max_seq_len=32, backend=backend)
+    reqs = [GenerationRequest([5, 6, 7], SamplingParams(max_new_tokens=4), id="q1")]
+    with pytest.raises(FastpruneError, match=r"non-finite logits.*q1"):
+        engine.generate(reqs)

@@ -191,6 +191,14 @@ class GenerationEngine:
                               max_total=self.max_seq_len)
 
     def _sample(self, logits: torch.Tensor, seqs: list[ActiveSequence]) -> list[int]:
+        # A NaN or inf logit (an overflowing float16 model, NaN weights) would silently decide the token.
+        row_max = logits.amax(-1)
+        if not bool(torch.isfinite(row_max).all()):
+            bad = [seqs[i].request.id for i in (~torch.isfinite(row_max)).nonzero()[:, 0].tolist()]
+            raise FastpruneError(
+                f"the model produced non-finite logits (NaN or inf) for request(s) {', '.join(map(str, bad))} "
+                f"at generated token {len(seqs[0].generated)}; check the checkpoint's weights, or run in float32 "
+                f"or bfloat16 if this is a float16 overflow")
         params = [a.request.sampling for a in seqs]
         if all(p.greedy for p in params):
             return logits.argmax(-1).tolist()
