@@ -38,6 +38,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="run seed; each prompt's seed derives from it and its id")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--backend", choices=["auto", "torch", "native"],
+                   help="decode-step kernels of the fast runner: native (C++, CPU float32), torch (HF's ops bit "
+                        "for bit); default: FASTPRUNE_BACKEND, else auto")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -54,7 +57,7 @@ def run(args) -> int:
     cfg = SelfResponseConfig(
         chat=args.chat, system_prompt=args.system_prompt, temperature=args.temperature, top_p=args.top_p,
         top_k=args.top_k, max_new_tokens=args.max_new_tokens, stop_strings=tuple(args.stop), seed=args.seed,
-        batch_size=args.batch_size, max_seq_len=args.max_seq_len,
+        batch_size=args.batch_size, max_seq_len=args.max_seq_len, backend=args.backend,
         extra={"model": args.model, "source": source},
     )
     # Validate sampling settings before loading a model.
@@ -74,5 +77,5 @@ def run(args) -> int:
     stats = run_self_responses(loaded, prompts, args.out, cfg, progress=args.progress)
     rate = f", {stats['tokens_per_s']:.1f} output tok/s" if stats.get("tokens_per_s") else ""
     print(f"{args.out}: wrote {stats['written']} rows ({stats['tokens']} tokens in {stats['seconds']:.1f} s"
-          f"{rate}, {stats['runner']} runner)", file=sys.stderr)
+          f"{rate}, {stats['runner']} runner, {stats['decode_kernels']} decode kernels)", file=sys.stderr)
     return 0

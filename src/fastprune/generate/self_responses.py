@@ -31,6 +31,7 @@ class SelfResponseConfig:
     seed: int = 0
     batch_size: int = 8
     max_seq_len: int | None = None  # default: longest prompt + max_new_tokens
+    backend: str | None = None  # decode kernels (GenerationEngine backend); None: FASTPRUNE_BACKEND / auto
     extra: dict = field(default_factory=dict)  # model/source descriptions recorded beside the output
 
 
@@ -75,7 +76,8 @@ def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: Self
     if len(set(ids)) != len(ids):
         raise FastpruneError("prompt ids are not unique; every row of the output needs its own id")
     todo, done = pending_prompts(prompts, out)
-    meta = {k: v for k, v in asdict(cfg).items() if k not in ("batch_size", "max_seq_len", "extra")}
+    # Settings that change the answers are recorded and must match on resume; the rest only change speed.
+    meta = {k: v for k, v in asdict(cfg).items() if k not in ("batch_size", "max_seq_len", "backend", "extra")}
     meta.update(cfg.extra)
     meta = json.loads(json.dumps(meta))  # compare in JSON form (tuples come back as lists)
     _check_meta(out, meta, resuming=done > 0)
@@ -88,7 +90,7 @@ def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: Self
     encoded = [encode_prompt(tokenizer, p.text, cfg.chat, cfg.system_prompt) for p in todo]
     longest = max(len(e) for e in encoded)
     max_seq_len = cfg.max_seq_len or longest + cfg.max_new_tokens
-    engine = GenerationEngine(loaded, max_batch_size=cfg.batch_size, max_seq_len=max_seq_len)
+    engine = GenerationEngine(loaded, max_batch_size=cfg.batch_size, max_seq_len=max_seq_len, backend=cfg.backend)
     requests = [
         GenerationRequest(ids_, SamplingParams(
             max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
