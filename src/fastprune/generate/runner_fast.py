@@ -142,6 +142,8 @@ class FastRunner:
         if name == "native":
             weights = [Projection(*p) for L in self.plan for p in (L.q, L.k, L.v, L.o, L.gate, L.up, L.down)]
             reason = native_eligible(param, [*weights, Projection(*self.lm_head)])
+            if reason is None and any(L.q_norm is not None and L.q_norm[1] != L.k_norm[1] for L in self.plan):
+                reason = "q_norm and k_norm use different eps (the native attention takes one)"
             if reason is not None:
                 name_asked, source = requested_backend(requested)
                 if name_asked != "auto":
