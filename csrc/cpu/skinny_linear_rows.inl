@@ -14,6 +14,7 @@
 // The summation order differs from torch's (pairwise per lane, then across lanes), so results agree to
 // float32 rounding, not bit for bit.
 #include "skinny_linear_kernel.h"
+#include "vector_math.inl"
 
 #ifndef FP_VREGS
 #error "define FP_VREGS (and FP_ISA_NS, FP_LANES) before including skinny_linear_rows.inl"
@@ -24,26 +25,8 @@ namespace cpu {
 namespace FP_ISA_NS {
 namespace {
 
-constexpr int kSkLanes = FP_LANES;
+constexpr int kSkLanes = kVmLanes;
 constexpr int kSkRegs = FP_VREGS;
-
-typedef float SkVec __attribute__((vector_size(kSkLanes * sizeof(float))));
-typedef float SkVec4 __attribute__((vector_size(4 * sizeof(float))));
-
-static inline SkVec sk_load(const float* p) {
-  SkVec v;
-  __builtin_memcpy(&v, p, sizeof v);
-  return v;
-}
-
-static inline float sk_lane_sum(SkVec v) {
-  SkVec4 parts[kSkLanes / 4];
-  __builtin_memcpy(parts, &v, sizeof v);
-  for (int width = kSkLanes / 8; width > 0; width /= 2) {
-    for (int i = 0; i < width; ++i) parts[i] += parts[i + width];
-  }
-  return (parts[0][0] + parts[0][2]) + (parts[0][1] + parts[0][3]);
-}
 
 static inline float sk_silu(float v) { return v / (1.0f + __builtin_expf(-v)); }
 
@@ -71,10 +54,10 @@ static inline void sk_tile(const SkinnyLinearProblem& p, int64_t m0, int64_t n0)
   const float* xs[MB];
   for (int i = 0; i < MB; ++i) xs[i] = p.x + (m0 + i) * p.x_stride;
 
-  SkVec acc[kMats][R][MB];
+  VmVec acc[kMats][R][MB];
   for (int g = 0; g < kMats; ++g)
     for (int r = 0; r < R; ++r)
-      for (int i = 0; i < MB; ++i) acc[g][r][i] = SkVec{};
+      for (int i = 0; i < MB; ++i) acc[g][r][i] = VmVec{};
 
   // The rows after this tile's (the next tile's, as long as the range goes on) are fetched while this
   // tile computes, R cache lines per step: without it the loads of a tile only start after the previous
@@ -89,11 +72,11 @@ static inline void sk_tile(const SkinnyLinearProblem& p, int64_t m0, int64_t n0)
     for (int g = 0; g < kMats; ++g)
       for (int r = 0; r < R; ++r) __builtin_prefetch(ahead[g] + (line + r) * 16, 0, 1);
     line += R;
-    SkVec wv[kMats][R];
+    VmVec wv[kMats][R];
     for (int g = 0; g < kMats; ++g)
-      for (int r = 0; r < R; ++r) wv[g][r] = sk_load(rows[g][r] + kk);
+      for (int r = 0; r < R; ++r) wv[g][r] = vm_load(rows[g][r] + kk);
     for (int i = 0; i < MB; ++i) {
-      const SkVec xv = sk_load(xs[i] + kk);
+      const VmVec xv = vm_load(xs[i] + kk);
       for (int g = 0; g < kMats; ++g)
         for (int r = 0; r < R; ++r) acc[g][r][i] += wv[g][r] * xv;
     }
@@ -104,7 +87,7 @@ static inline void sk_tile(const SkinnyLinearProblem& p, int64_t m0, int64_t n0)
     for (int i = 0; i < MB; ++i) {
       float dot[kMats];
       for (int g = 0; g < kMats; ++g) {
-        float s = sk_lane_sum(acc[g][r][i]);
+        float s = vm_lane_sum(acc[g][r][i]);
         for (int64_t t = kk; t < k; ++t) s += rows[g][r][t] * xs[i][t];
         dot[g] = s;
       }

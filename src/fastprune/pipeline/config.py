@@ -73,6 +73,7 @@ class BenchConfig:
     prompt_len: int = 128
     new_tokens: int = 32
     repeats: int = 3
+    rounds: int = 1  # passes over the whole grid, pooled: drift on a shared machine hits every model alike
     compare_hf: bool = False
     extra_args: list[str] = dc_field(default_factory=list)
 

@@ -95,7 +95,8 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
         steps.append(Step("bench", "bench", [
             "bench", c.model, *[str(pruned[r]) for r in c.prune.ratios if r in pruned],
             "--batch-sizes", ",".join(map(str, b.batch_sizes)), "--prompt-len", str(b.prompt_len),
-            "--new-tokens", str(b.new_tokens), "--repeats", str(b.repeats), "--out", str(run_dir / "bench"),
+            "--new-tokens", str(b.new_tokens), "--repeats", str(b.repeats), "--rounds", str(b.rounds),
+            "--out", str(run_dir / "bench"),
             *(["--compare-hf"] if b.compare_hf else []), *common, *b.extra_args,
         ], run_dir / "bench" / "bench.json"))
     return steps
