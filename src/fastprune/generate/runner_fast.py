@@ -34,6 +34,7 @@ from fastprune.ops.skinny_linear import (
     Projection,
     RMSNormSpec,
     fused_linears_native,
+    fused_linears_ref,
     native_eligible,
 )
 
@@ -71,44 +72,26 @@ def _norm_args(module):
     return module.weight, float(eps)
 
 
-def _weight_bias(linear):
-    return linear.weight, linear.bias
+def _projection(linear) -> Projection:
+    return Projection(linear.weight, linear.bias)
 
 
 class _Layer(NamedTuple):
-    ln1: tuple
-    q: tuple
-    k: tuple
-    v: tuple
-    o: tuple
+    # Projections grouped as one fused_linears call each: the torch path runs fused_linears_ref (HF's own
+    # ops), the native path fused_linears_native, so both read the same plan.
+    ln1: RMSNormSpec
+    qkv: tuple[Projection, Projection, Projection]
+    o: tuple[Projection]
+    ln2: RMSNormSpec
+    gate_up: tuple[Projection]  # SwiGLU: silu(gate) * up
+    down: tuple[Projection]
     q_norm: tuple | None
     k_norm: tuple | None
-    ln2: tuple
-    gate: tuple
-    up: tuple
-    down: tuple
     heads: int
     kv_heads: int
     head_dim: int
     scaling: float
     window: int | None
-
-    # The same weights grouped for the native skinny linears (one call per group).
-    def native_groups(self):
-        return _NativeLayer(
-            ln1=RMSNormSpec(*self.ln1), qkv=(Projection(*self.q), Projection(*self.k), Projection(*self.v)),
-            o=(Projection(*self.o),), ln2=RMSNormSpec(*self.ln2),
-            gate_up=(Projection(*self.gate, *self.up),), down=(Projection(*self.down),),
-        )
-
-
-class _NativeLayer(NamedTuple):
-    ln1: RMSNormSpec
-    qkv: tuple
-    o: tuple
-    ln2: RMSNormSpec
-    gate_up: tuple
-    down: tuple
 
 
 class FastRunner:
@@ -119,9 +102,7 @@ class FastRunner:
         windows = layer_windows(adapter.text_config, adapter.num_layers)
         self.plan = [self._layer_plan(layer, w) for layer, w in zip(adapter.layers, windows, strict=True)]
         self.embed = adapter.embeddings()
-        self.norm = _norm_args(adapter.final_norm)
-        self.lm_head = _weight_bias(adapter.lm_head())
-        self.hidden = self.norm[0].shape[0]
+        self.head = ((_projection(adapter.lm_head()),), RMSNormSpec(*_norm_args(adapter.final_norm)))
         self.store = StaticKVCache(len(self.plan), max_batch, max_seq_len)
         self.windows = sorted(set(windows), key=lambda w: -1 if w is None else w)
         param = next(model.parameters())
@@ -133,15 +114,13 @@ class FastRunner:
         self.sin_signed = torch.cat([-sin[0, :, :half], sin[0, :, half:]], dim=-1)
         self.device = param.device
         self.linear_backend = self._linear_backend(linear_backend, param)
-        self.native_plan = [L.native_groups() for L in self.plan]
-        self.native_head = ((Projection(*self.lm_head),), RMSNormSpec(*self.norm))
 
     def _linear_backend(self, requested: str | None, param: torch.Tensor) -> str:
         """"native" when decode steps run the skinny linear, else "torch" (an explicit request must be met)."""
         name = resolve_backend(param.device, requested, op="skinny_linear", implemented=_SKINNY_BACKENDS)
         if name == "native":
-            weights = [Projection(*p) for L in self.plan for p in (L.q, L.k, L.v, L.o, L.gate, L.up, L.down)]
-            reason = native_eligible(param, [*weights, Projection(*self.lm_head)])
+            groups = [g for L in self.plan for g in (L.qkv, L.o, L.gate_up, L.down)] + [self.head[0]]
+            reason = native_eligible(param, [p for g in groups for p in g])
             if reason is None and any(L.q_norm is not None and L.q_norm[1] != L.k_norm[1] for L in self.plan):
                 reason = "q_norm and k_norm use different eps (the native attention takes one)"
             if reason is not None:
@@ -156,13 +135,14 @@ class FastRunner:
         attn, mlp = layer.self_attn, layer.mlp
         q_norm, k_norm = getattr(attn, "q_norm", None), getattr(attn, "k_norm", None)
         hd = attn.head_dim
+        gate, up = _projection(mlp.gate_proj), _projection(mlp.up_proj)
         return _Layer(
-            ln1=_norm_args(layer.input_layernorm), q=_weight_bias(attn.q_proj), k=_weight_bias(attn.k_proj),
-            v=_weight_bias(attn.v_proj), o=_weight_bias(attn.o_proj),
+            ln1=RMSNormSpec(*_norm_args(layer.input_layernorm)),
+            qkv=(_projection(attn.q_proj), _projection(attn.k_proj), _projection(attn.v_proj)),
+            o=(_projection(attn.o_proj),), ln2=RMSNormSpec(*_norm_args(layer.post_attention_layernorm)),
+            gate_up=(Projection(gate.weight, gate.bias, up.weight, up.bias),), down=(_projection(mlp.down_proj),),
             q_norm=_norm_args(q_norm) if q_norm is not None else None,
             k_norm=_norm_args(k_norm) if k_norm is not None else None,
-            ln2=_norm_args(layer.post_attention_layernorm), gate=_weight_bias(mlp.gate_proj),
-            up=_weight_bias(mlp.up_proj), down=_weight_bias(mlp.down_proj),
             heads=attn.q_proj.weight.shape[0] // hd, kv_heads=attn.k_proj.weight.shape[0] // hd, head_dim=hd,
             scaling=float(attn.scaling), window=window,
         )
@@ -188,16 +168,11 @@ class FastRunner:
 
         cos = self.cos[q_pos][:, None]  # [b, 1, q, head_dim], broadcast over heads
         sin = self.sin_signed[q_pos][:, None]
-        rms_norm, linear = torch.rms_norm, F.linear
-        native = self.linear_backend == "native" and rows <= MAX_NATIVE_ROWS
+        rms_norm = torch.rms_norm
+        project = self._projector(rows)
         for i, L in enumerate(self.plan):
             hd = L.head_dim
-            if native:
-                N = self.native_plan[i]
-                qs, ks, vs = fused_linears_native(x, N.qkv, N.ln1)
-            else:
-                h = rms_norm(x, (x.shape[-1],), L.ln1[0], L.ln1[1])
-                qs, ks, vs = linear(h, *L.q), linear(h, *L.k), linear(h, *L.v)
+            qs, ks, vs = project(x, L.qkv, L.ln1)
             qs, ks = padded(qs, L.heads, hd), padded(ks, L.kv_heads, hd)
             vs = padded(vs, L.kv_heads, hd).transpose(1, 2)
             if L.q_norm is not None:
@@ -213,21 +188,17 @@ class FastRunner:
             o = o.transpose(1, 2).reshape(b, q, -1)
             if packed is not None:
                 o = o.reshape(b * q, -1).index_select(0, index)
-            if native:
-                x = x + fused_linears_native(o, N.o)[0]
-                gated = fused_linears_native(x, N.gate_up, N.ln2)[0]
-                x = x + fused_linears_native(gated, N.down)[0]
-            else:
-                x = x + linear(o, *L.o)
-                h = rms_norm(x, (x.shape[-1],), L.ln2[0], L.ln2[1])
-                x = x + linear(F.silu(linear(h, *L.gate)) * linear(h, *L.up), *L.down)
+            x = x + project(o, L.o)[0]
+            x = x + project(project(x, L.gate_up, L.ln2)[0], L.down)[0]
         return x
 
+    def _projector(self, rows: int):
+        """The fused_linears implementation for a pass over ``rows`` token rows."""
+        return fused_linears_native if self.linear_backend == "native" and rows <= MAX_NATIVE_ROWS \
+            else fused_linears_ref
+
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
-        if self.linear_backend == "native" and h.shape[0] <= MAX_NATIVE_ROWS:
-            return fused_linears_native(h, *self.native_head)[0]
-        h = torch.rms_norm(h, (h.shape[-1],), self.norm[0], self.norm[1])
-        return F.linear(h, *self.lm_head).float()
+        return self._projector(h.shape[0])(h, *self.head)[0].float()
 
     def _masks(self, q_pos: torch.Tensor, kv_len: int) -> dict:
         return {w: allowed_mask(q_pos, kv_len, w) for w in self.windows}
@@ -290,14 +261,14 @@ class FastRunner:
         norm+gate/up, down (+residual). Same math as ``_forward``; float32 rounding differs."""
         x = self.embed(ids).contiguous()  # [b, hidden]; a fresh tensor the residual adds may update in place
         b = x.shape[0]
-        for i, (L, N) in enumerate(zip(self.plan, self.native_plan, strict=True)):
+        for i, L in enumerate(self.plan):
             hd = L.head_dim
-            qs, ks, vs = fused_linears_native(x, N.qkv, N.ln1)
+            qs, ks, vs = fused_linears_native(x, L.qkv, L.ln1)
             ks, vs = ks.view(b, L.kv_heads, hd), vs.view(b, L.kv_heads, hd)
             keys, values = self.store.buffers(i, ks[:, :, None])
             o = decode_attention_native(qs.view(b, L.heads, hd), ks, vs, keys, values, pos, self.cos,
                                         self.sin_signed, L.scaling, L.window, L.q_norm, L.k_norm)
-            fused_linears_native(o.view(b, -1), N.o, residual=x)
-            gated = fused_linears_native(x, N.gate_up, N.ln2)[0]
-            fused_linears_native(gated, N.down, residual=x)
-        return fused_linears_native(x, *self.native_head)[0]
+            fused_linears_native(o.view(b, -1), L.o, residual=x)
+            gated = fused_linears_native(x, L.gate_up, L.ln2)[0]
+            fused_linears_native(gated, L.down, residual=x)
+        return fused_linears_native(x, *self.head)[0]
