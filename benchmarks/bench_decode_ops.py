@@ -19,16 +19,17 @@ import argparse
 import json
 import os
 import statistics
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from fastprune.bench.timing import time_call
 from fastprune.models.loader import random_config
 from fastprune.ops import native_build_info
 from fastprune.ops.decode_attention import decode_attention_native, decode_attention_ref
 from fastprune.ops.skinny_linear import Projection, RMSNormSpec, fused_linears_native, fused_linears_ref
+from fastprune.utils_io import atomic_write_json
 
 
 def layer_weights(cfg, gen):
@@ -61,13 +62,9 @@ def weight_bytes(groups) -> int:
 
 
 def timed(fn, reps: int) -> float:
+    """Median seconds of ``reps`` calls after one warm-up call."""
     fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(time_call(fn, torch.device("cpu")) for _ in range(reps))
 
 
 def bench_linears(groups, rows: int, reps: int) -> dict:
@@ -160,10 +157,7 @@ def main() -> None:
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fused_linears": linears, "decode_attention": attention,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(args.out)
+    atomic_write_json(args.out, result)
     print(json.dumps({"out": str(args.out)}))
 
 

@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from fastprune.bench.timing import synchronize, time_call  # noqa: E402
 from fastprune.generate import GenerationEngine, GenerationRequest, SamplingParams  # noqa: E402
 from fastprune.models import load_model  # noqa: E402
 from fastprune.utils_io import atomic_write_json  # noqa: E402
@@ -41,20 +42,8 @@ QUESTIONS = [
 ]
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def _timed(fn, device, repeats):
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return statistics.median(time_call(fn, device) for _ in range(repeats))
 
 
 def copy_bandwidth(device, nbytes=256 << 20, repeats=5) -> float:
@@ -138,10 +127,10 @@ def bench_continuous(engine, prompts, requests, max_new, seed=0):
     reqs = [GenerationRequest(prompts[i % len(prompts)], SamplingParams(max_new_tokens=n, ignore_eos=True))
             for i, n in enumerate(lengths)]
     engine.generate(reqs[: engine.max_batch_size])  # warm-up
-    _sync(engine.device)
+    synchronize(engine.device)
     t = time.perf_counter()
     out = engine.generate(reqs)
-    _sync(engine.device)
+    synchronize(engine.device)
     seconds = time.perf_counter() - t
     tokens = sum(r.num_tokens for r in out)
     return {"requests": requests, "slots": engine.max_batch_size, "new_tokens_range": [min(lengths), max(lengths)],
