@@ -70,17 +70,6 @@ def test_fork_exec_and_socket_are_blocked():
         assert not r.passed and "blocked by the fastprune sandbox" in r.error, code
 
 
-def test_forked_children_are_killed_with_the_group(tmp_path):
-    # ctypes reaches libc's fork past the guard; the session kill must still end the children
-    marker = tmp_path / "alive"
-    code = (f"import ctypes, time\nlibc = ctypes.CDLL(None)\nfor _ in range(3):\n    libc.fork()\n"
-            f"time.sleep(2.5)\nopen({str(marker)!r}, 'a').write('x')\n")
-    r = run_program(code, timeout=1.0)
-    assert r.category == "timeout"
-    time.sleep(2.5)
-    assert not marker.exists()
-
-
 def test_memory_limit():
     r = run_program("x = bytearray(3 * 1024 ** 3)\n", timeout=10, memory_mb=512)
     assert not r.passed and "MemoryError" in r.error
@@ -91,11 +80,10 @@ def test_output_flood_does_not_fill_memory():
     assert not r.passed and len(r.error) < 400
 
 
-def test_program_runs_in_fresh_temp_dir_with_clean_env():
-    code = ("import os\nassert os.listdir('.') == ['guard.py', 'solution.py', 'stderr.txt'] or "
-            "sorted(os.listdir('.')) == ['guard.py', 'solution.py', 'stderr.txt'], os.listdir('.')\n"
-            "assert 'HTTP_PROXY' not in os.environ and 'https_proxy' not in os.environ\n"
-            f"assert os.getcwd() != {os.getcwd()!r}\n")
+def test_program_runs_in_fresh_private_dir_with_clean_env():
+    code = ("import os\nassert os.listdir('.') == ['solution.py'], os.listdir('.')\n"
+            "assert os.getcwd() == '/sandbox' == os.environ['HOME'], os.getcwd()\n"
+            "assert 'HTTP_PROXY' not in os.environ and 'https_proxy' not in os.environ\n")
     os.environ["HTTP_PROXY"] = "http://proxy.invalid:1"
     try:
         r = run_program(code, timeout=5)

@@ -1,20 +1,22 @@
-"""Run untrusted generated code: one ``python -I`` subprocess per program, fenced in, then categorised.
+"""Run untrusted generated code: one subprocess per program inside an OS sandbox, then categorised.
 
-Fences (best effort; this is damage control for model-written code, not a security boundary):
-- a fresh temp directory as the working dir and HOME, a minimal environment (no proxy variables);
-- a guard preamble, run before the program, that lowers resource limits (address space, CPU seconds,
-  file size, processes) and removes the fork/exec/spawn and socket entry points from ``os``, ``posix``,
-  ``subprocess`` and ``socket``; RLIMIT_NPROC is ignored by the kernel for root, so the removed entry
-  points are the fork fence there;
-- its own session (``start_new_session``), so on timeout ``os.killpg`` ends it and anything it started;
-- stdout is discarded and stderr goes to a size-limited file, so a print loop cannot fill memory.
+Each program runs in fresh user, PID, network, mount and IPC namespaces as an unprivileged uid (neither
+root inside nor outside), in a root of read-only binds of what the interpreter needs plus private tmpfs
+``/sandbox`` (cwd, HOME), ``/tmp`` and ``/dev/shm``, with no network interface and a scrubbed environment
+(``isolation.py`` builds the command, ``sandbox_init.py`` runs inside). Inside, the Python-level fence
+stays as a second layer: rlimits (address space, CPU seconds, file size, processes) and the fork/exec/socket
+entry points of ``os``, ``posix``, ``subprocess`` and ``socket`` removed. On timeout the whole PID
+namespace is killed (killing its PID 1 kills every process in it), and it dies anyway when the program
+exits, so double-forked or ``setsid`` children never outlive it. stdout is discarded and stderr goes to a
+size-limited file, so a print loop cannot fill memory.
 
-A failure is categorised from the last exception line of stderr (see ``categorize``).
+``require_sandbox`` decides once per run which kind is used: the OS sandbox, or (only when the caller
+explicitly allows it) ``"none"``, the Python-level fence alone. A failure is categorised from the last
+exception line of stderr (see ``categorize``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -26,47 +28,41 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastprune.errors import FastpruneError
+from fastprune.evaluate import isolation
+
 CATEGORIES = ("unbalanced_brackets", "syntax", "undefined_name", "timeout", "assertion", "other")
 _MAX_ERROR_CHARS = 300
 _BRACKET_MESSAGES = ("was never closed", "unmatched", "opening parenthesis", "unexpected eof")
+UNSANDBOXED_WARNING = ("WARNING: model-written code ran WITHOUT an OS sandbox (--allow-unsandboxed-exec): "
+                       "only the Python-level fence stood between it and this machine")
 
-# Runs inside the child before the program. Kept free of anything the program could rely on.
-_GUARD = r'''
-import resource, sys
-def _limit(which, value):
-    try:
-        resource.setrlimit(which, (value, value))
-    except (ValueError, OSError):
-        pass
-_limit(resource.RLIMIT_AS, {memory_bytes})
-_limit(resource.RLIMIT_CPU, {cpu_seconds})
-_limit(resource.RLIMIT_FSIZE, {file_bytes})
-_limit(resource.RLIMIT_NPROC, {max_procs})
-_limit(resource.RLIMIT_CORE, 0)
 
-def _blocked(*args, **kwargs):
-    raise OSError("blocked by the fastprune sandbox")
+class SandboxSetupError(FastpruneError):
+    """The sandbox itself could not be set up (not the program's fault)."""
 
-import os, posix, socket, _socket, subprocess
-for _mod in (os, posix):
-    for _name in ("fork", "forkpty", "vfork", "system", "popen", "execv", "execve", "execl", "execle",
-                  "execlp", "execlpe", "execvp", "execvpe", "spawnl", "spawnle", "spawnlp", "spawnlpe",
-                  "spawnv", "spawnve", "spawnvp", "spawnvpe", "posix_spawn", "posix_spawnp", "kill",
-                  "killpg"):
-        if hasattr(_mod, _name):
-            setattr(_mod, _name, _blocked)
-subprocess.Popen = _blocked
-for _mod in (socket, _socket):
-    for _name in ("socket", "create_connection", "create_server", "socketpair", "getaddrinfo", "fromfd"):
-        if hasattr(_mod, _name):
-            setattr(_mod, _name, _blocked)
-del _mod, _name
 
-_path = sys.argv[1]
-with open(_path, encoding="utf-8") as _f:
-    _source = _f.read()
-exec(compile(_source, "solution.py", "exec"), {{"__name__": "__main__", "__builtins__": __builtins__}})
-'''
+_warned = False
+
+
+def require_sandbox(allow_unsandboxed: bool = False, log=None) -> str:
+    """The sandbox kind this run uses ("unshare", or "none" when allowed); detection runs once.
+
+    Without an OS sandbox and without ``allow_unsandboxed`` this refuses, naming what failed and how to
+    enable it. With it, the warning goes to ``log`` (stderr by default) once.
+    """
+    global _warned
+    found = isolation.detect()
+    if found.kind != "none":
+        return found.kind
+    if not allow_unsandboxed:
+        raise FastpruneError(f"refusing to run model-written code without an OS sandbox: {found.problem}; "
+                             "or pass --allow-unsandboxed-exec to run it behind the Python-level fence only "
+                             "(unsafe on a machine that holds your data)")
+    if not _warned:
+        (log or (lambda m: print(m, file=sys.stderr)))(f"{UNSANDBOXED_WARNING} ({found.problem})")
+        _warned = True
+    return "none"
 
 
 @dataclass(frozen=True)
@@ -76,6 +72,7 @@ class ExecResult:
     error: str  # the last exception line (or "timeout after Ns"); "" when passed
     returncode: int | None
     seconds: float
+    sandbox: str = ""  # the kind it ran in: "unshare" or "none"
 
 
 def last_error_line(stderr: str) -> str:
@@ -101,57 +98,74 @@ def categorize(error_line: str) -> str:
 
 
 def run_program(
-    code: str, timeout: float = 10.0, memory_mb: int = 1024, max_procs: int = 64, stderr_kb: int = 256
+    code: str, timeout: float = 10.0, memory_mb: int = 1024, max_procs: int = 64, stderr_kb: int = 256,
+    kind: str | None = None,
 ) -> ExecResult:
-    """Execute ``code`` in a fenced subprocess; passed means exit status 0 within ``timeout`` seconds."""
+    """Execute ``code`` in the sandbox ``kind`` (default: the OS sandbox, or an error where there is none);
+    passed means exit status 0 within ``timeout`` seconds."""
+    kind = kind or require_sandbox(False)
     with tempfile.TemporaryDirectory(prefix="fastprune-sandbox-") as tmp:
-        solution, guard, err_path = Path(tmp, "solution.py"), Path(tmp, "guard.py"), Path(tmp, "stderr.txt")
+        solution, err_path, root = Path(tmp, "solution.py"), Path(tmp, "stderr.txt"), Path(tmp, "root")
         solution.write_text(code, encoding="utf-8")
-        guard.write_text(_GUARD.format(
-            memory_bytes=memory_mb << 20, cpu_seconds=int(timeout) + 2, file_bytes=stderr_kb << 10,
-            max_procs=max_procs,
-        ), encoding="utf-8")
-        env = {"PATH": "/usr/bin:/bin", "HOME": tmp, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
-               "PYTHONDONTWRITEBYTECODE": "1"}
+        root.mkdir()
+        status_read, status_write = os.pipe()
+        config = {"solution": str(solution), "root": str(root), "status_fd": status_write,
+                  "memory_bytes": memory_mb << 20, "cpu_seconds": int(timeout) + 2,
+                  "file_bytes": stderr_kb << 10, "max_procs": max_procs, "tmpfs_mb": 64}
+        home = "/sandbox" if kind != "none" else tmp
+        env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
         start = time.monotonic()
-        with open(err_path, "wb") as err:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", str(guard), str(solution)], cwd=tmp, env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
-            )
-            timed_out = False
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                # the whole session: the program and anything it managed to start
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        try:
+            with open(err_path, "wb") as err:
+                proc = subprocess.Popen(
+                    isolation.command(kind, config), cwd=tmp, env=env, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=err, pass_fds=(status_write,), start_new_session=True,
+                )
+                os.close(status_write)
+                status_write = -1
+                timed_out = False
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                finally:
+                    if proc.poll() is None:  # a normal exit of its PID 1 already ended the namespace
+                        isolation.kill_namespace(proc.pid)
+                    proc.wait()
+            with os.fdopen(status_read, "rb") as f:
+                status = f.read(4096).decode("utf-8", errors="replace")
+        finally:
+            if status_write >= 0:
+                os.close(status_write)
         seconds = time.monotonic() - start
         with open(err_path, "rb") as f:  # only the tail holds the exception line
             f.seek(max(0, err_path.stat().st_size - 8192))
             stderr = f.read().decode("utf-8", errors="replace")
+    if status != "ok" and not timed_out:
+        reason = status or last_error_line(stderr) or f"exit status {proc.returncode}"
+        raise SandboxSetupError(f"the {kind} sandbox could not start a program: {reason}")
     if timed_out:
-        return ExecResult(False, "timeout", f"timeout after {timeout:g}s", None, seconds)
+        return ExecResult(False, "timeout", f"timeout after {timeout:g}s", None, seconds, kind)
     if proc.returncode == 0:
-        return ExecResult(True, "passed", "", 0, seconds)
+        return ExecResult(True, "passed", "", 0, seconds, kind)
     line = last_error_line(stderr)
     if not line and proc.returncode < 0:
         sig = -proc.returncode
         if sig == signal.SIGXCPU:  # the CPU-seconds fence fired before the wall clock
-            return ExecResult(False, "timeout", "CPU time limit", proc.returncode, seconds)
+            return ExecResult(False, "timeout", "CPU time limit", proc.returncode, seconds, kind)
         line = f"killed by signal {signal.Signals(sig).name}"
     error = line or f"exit status {proc.returncode}"
-    return ExecResult(False, categorize(line), error, proc.returncode, seconds)
+    return ExecResult(False, categorize(line), error, proc.returncode, seconds, kind)
 
 
 def run_programs(
-    programs: Sequence[str], timeout: float = 10.0, memory_mb: int = 1024, workers: int = 2
+    programs: Sequence[str], timeout: float = 10.0, memory_mb: int = 1024, workers: int = 2,
+    allow_unsandboxed: bool = False,
 ) -> list[ExecResult]:
     """``run_program`` over many programs, ``workers`` at a time; results in input order."""
     if not programs:
         return []
+    kind = require_sandbox(allow_unsandboxed)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(lambda c: run_program(c, timeout, memory_mb), programs))
+        return list(pool.map(lambda c: run_program(c, timeout, memory_mb, kind=kind), programs))

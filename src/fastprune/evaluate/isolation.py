@@ -1,0 +1,152 @@
+"""The namespace launcher: which OS sandbox works here, the command that starts a program in it, the kill.
+
+Kinds: ``"unshare"`` (util-linux ``unshare`` makes fresh PID, network, mount and IPC namespaces, plus a
+user namespace when not run as root; ``sandbox_init.py`` then builds the read-only root and enters an
+unprivileged user namespace) and ``"none"`` (the Python-level fence alone; only with
+``--allow-unsandboxed-exec``). ``detect()`` runs one probe program through the real sandbox, once per
+process, and says what failed and how to enable it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+KINDS = ("unshare", "none")
+UNPRIVILEGED_UID = 65534  # "nobody": owns nothing, so the program can read only world-readable files
+INIT_SCRIPT = Path(__file__).with_name("sandbox_init.py")
+# What the interpreter and its shared libraries need; the rest of the host filesystem stays invisible.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache")
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str  # "unshare" when it works here, else "none"
+    problem: str  # what failed ("" when it works)
+
+
+def unshare_binary() -> str | None:
+    return shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
+
+
+def read_only_paths() -> list[str]:
+    """The host paths bound read-only into the program's root, parents first, nested ones left out."""
+    wanted = {*SYSTEM_PATHS, sys.prefix, sys.base_prefix,
+              os.path.dirname(os.path.realpath(sys.executable))}
+    out: list[str] = []
+    for path in sorted(os.path.normpath(p) for p in wanted):
+        if not any(path.startswith(p.rstrip("/") + "/") for p in out if not os.path.islink(p)):
+            out.append(path)
+    return out
+
+
+def command(kind: str, config: dict) -> list[str]:
+    """argv that runs ``sandbox_init.py`` with ``config`` in the sandbox ``kind``."""
+    python = [sys.executable, "-I", "-S", str(INIT_SCRIPT)]
+    if kind == "none":
+        return [*python, json.dumps({**config, "isolate": False})]
+    if kind != "unshare":
+        raise ValueError(f"unknown sandbox kind {kind!r}")
+    binary = unshare_binary() or "unshare"
+    as_root = os.geteuid() == 0
+    # As root, namespaces come without a user namespace first (root's bind mounts reach a 0700 /root);
+    # sandbox_init drops to the unprivileged uid and only then makes the user namespace.
+    userns = [] if as_root else ["--user", "--map-root-user"]
+    cfg = {**config, "isolate": True, "in_userns": not as_root, "uid": UNPRIVILEGED_UID,
+           "read_only": read_only_paths()}
+    return [binary, *userns, "--pid", "--fork", "--kill-child", "--net", "--mount", "--ipc",
+            "--propagation", "private", "--", *python, json.dumps(cfg)]
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (a /proc scan: the kernel's ``children`` file is optional)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def kill_namespace(pid: int) -> None:
+    """SIGKILL ``unshare`` (``pid``) and its child, PID 1 of the namespace: the kernel then kills every
+    process left in it, double-forked and ``setsid`` ones included."""
+    with _quiet():
+        os.killpg(pid, signal.SIGSTOP)  # no new children while we look
+    for child in _children(pid):
+        with _quiet():
+            os.kill(child, signal.SIGKILL)
+    with _quiet():
+        os.killpg(pid, signal.SIGKILL)
+    with _quiet():
+        os.kill(pid, signal.SIGKILL)
+
+
+class _quiet:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        return kind is not None and issubclass(kind, (ProcessLookupError, PermissionError))
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def how_to_enable() -> str:
+    """Hints from this machine's settings that forbid namespaces, most specific first."""
+    hints = []
+    if unshare_binary() is None:
+        hints.append("install util-linux (it provides 'unshare')")
+    if _read_int("/proc/sys/user/max_user_namespaces") == 0:
+        hints.append("sysctl -w user.max_user_namespaces=15000")
+    if _read_int("/proc/sys/kernel/unprivileged_userns_clone") == 0:
+        hints.append("sysctl -w kernel.unprivileged_userns_clone=1")
+    if _read_int("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1:
+        hints.append("sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile "
+                     "that allows user namespaces for this python)")
+    hints.append("in a container, allow unshare/mount/setns (e.g. docker --security-opt seccomp=unconfined "
+                 "--security-opt apparmor=unconfined, or a seccomp profile permitting CLONE_NEWUSER)")
+    return "; ".join(hints)
+
+
+PROBE = (
+    "import os\n"
+    "assert os.getuid() != 0 and os.geteuid() != 0, 'root inside'\n"
+    "assert os.getpid() == 1, 'not in a fresh PID namespace'\n"
+    "assert not os.path.exists({host!r}), 'host files visible'\n"
+    "assert {user!r} or open('/proc/self/uid_map').read().split()[1] != '0', 'root outside'\n"
+)
+
+
+@functools.cache
+def detect() -> Detection:
+    """Whether the ``unshare`` sandbox works here: one probe program run through it (cached)."""
+    from fastprune.evaluate.sandbox import SandboxSetupError, run_program
+
+    if unshare_binary() is None:
+        return Detection("none", f"util-linux 'unshare' not found on PATH. To enable: {how_to_enable()}")
+    probe = PROBE.format(host=str(INIT_SCRIPT), user=os.geteuid() != 0)
+    try:
+        r = run_program(probe, timeout=20, kind="unshare")
+    except SandboxSetupError as exc:
+        return Detection("none", f"{exc}. To enable: {how_to_enable()}")
+    if not r.passed:
+        return Detection("none", f"the probe program failed in the sandbox ({r.error}). "
+                                 f"To enable: {how_to_enable()}")
+    return Detection("unshare", "")
