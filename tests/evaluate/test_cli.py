@@ -64,3 +64,51 @@ def test_embedded_piqa_through_the_cli(tmp_path, embedded, shared_data):
     scores = json.loads((out / "scores.json").read_text())["smollm2-135m"]["piqa"]
     # SmolLM2-135M scores ~0.68 on PIQA; a scoring bug (misaligned continuation) lands near chance
     assert scores["n"] == 24 and scores["acc_norm"] > 0.55
+
+
+def _humaneval(tmp_path, *extra):
+    out = tmp_path / "he"
+    rc = main(["eval", "tiny:llama:1", "--tasks", "humaneval", "--limit", "2", "--max-new-tokens", "4",
+               "--out", str(out), "--no-progress", *extra])
+    return rc, out
+
+
+def test_code_tasks_record_the_sandbox_they_ran_in(tmp_path):
+    rc, out = _humaneval(tmp_path)
+    assert rc == 0
+    assert json.loads((out / "scores.json").read_text())["tiny:llama:1"]["humaneval"]["sandbox"] == "unshare"
+    rows = [json.loads(x) for x in (out / "samples" / "0_tiny_llama_1" / "humaneval.jsonl").read_text().split("\n")
+            if x]
+    assert len(rows) == 2 and {r["sandbox"] for r in rows} == {"unshare"}
+    assert json.loads((out / "run.json").read_text())["sandbox"] == "unshare"
+
+
+@pytest.fixture
+def no_os_sandbox(monkeypatch):
+    from fastprune.evaluate import isolation, sandbox
+
+    problem = ("unshare(CLONE_NEWUSER): Operation not permitted. To enable: sysctl -w "
+               "user.max_user_namespaces=15000")
+    monkeypatch.setattr(isolation, "detect", lambda: isolation.Detection("none", problem))
+    monkeypatch.setattr(sandbox, "_warned", False)
+
+
+def test_without_an_os_sandbox_eval_refuses_to_run_code(tmp_path, capsys, no_os_sandbox):
+    rc, out = _humaneval(tmp_path)
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: refusing to run model-written code") and err.count("\n") == 1
+    assert "user.max_user_namespaces" in err and "--allow-unsandboxed-exec" in err
+    assert not (out / "scores.json").exists()
+    # tasks that run no code are not held back
+    assert main(["eval", "tiny:llama:1", "--tasks", "parens", "--limit", "1", "--out", str(tmp_path / "p"),
+                 "--no-progress"]) == 0
+
+
+def test_allow_unsandboxed_exec_warns_and_records_none(tmp_path, capsys, no_os_sandbox):
+    rc, out = _humaneval(tmp_path, "--allow-unsandboxed-exec")
+    captured = capsys.readouterr()
+    assert rc == 0 and "WITHOUT an OS sandbox" in captured.err and "WITHOUT an OS sandbox" in captured.out
+    assert "WITHOUT an OS sandbox" in (out / "table.txt").read_text()
+    assert json.loads((out / "scores.json").read_text())["tiny:llama:1"]["humaneval"]["sandbox"] == "none"
+    run = json.loads((out / "run.json").read_text())
+    assert run["sandbox"] == "none" and run["options"]["allow_unsandboxed_exec"] == "True"

@@ -50,3 +50,15 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("model: [unclosed")
     with pytest.raises(FastpruneError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_allow_unsandboxed_exec_reaches_the_eval_step(tmp_path):
+    from fastprune.pipeline.steps import build_steps
+
+    def eval_args(value):
+        config = config_from_dict({"model": "tiny:llama:2", "stages": ["evaluate"],
+                                   "evaluate": {"allow_unsandboxed_exec": value}})
+        return [s.argv for s in build_steps(config, tmp_path) if s.stage == "evaluate"][0]
+
+    assert "--allow-unsandboxed-exec" in eval_args(True)
+    assert "--allow-unsandboxed-exec" not in eval_args(False)

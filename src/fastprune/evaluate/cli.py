@@ -53,6 +53,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     g.add_argument("--sandbox-timeout", type=float, default=10.0, help="seconds per program")
     g.add_argument("--sandbox-memory-mb", type=int, default=1024, help="address-space limit per program")
     g.add_argument("--sandbox-workers", type=int, default=2, help="programs run in parallel")
+    g.add_argument("--allow-unsandboxed-exec", action="store_true",
+                   help="where no OS sandbox (user/PID/network/mount namespaces) works, run model-written "
+                        "code behind the Python-level fence only; unsafe, recorded as sandbox 'none'")
     g.add_argument("--lm-eval-include", type=Path, action="append", default=[], metavar="DIR",
                    help="folder of local lm-eval task YAMLs for lm_eval:NAME tasks (repeatable)")
     g.add_argument("--parens-depths", type=_ints, default=(2, 4, 6, 8), help="open depths to probe")
@@ -77,6 +80,7 @@ def options_from_args(args):
         humaneval_samples=args.humaneval_samples, humaneval_temperature=args.humaneval_temperature,
         pass_k=args.pass_k, sandbox_timeout=args.sandbox_timeout, sandbox_memory_mb=args.sandbox_memory_mb,
         sandbox_workers=args.sandbox_workers, parens_depths=args.parens_depths,
+        allow_unsandboxed_exec=args.allow_unsandboxed_exec,
     )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.datafiles import read_jsonl
 from fastprune.evaluate.probes import generation_metrics, mean
-from fastprune.evaluate.sandbox import CATEGORIES, run_programs
+from fastprune.evaluate.sandbox import CATEGORIES, run_programs, sandbox_kind
 from fastprune.evaluate.task import EvalOptions, TaskResult, take
 
 FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
@@ -68,6 +68,7 @@ def summarize(results_per_problem: list[list], ks: tuple[int, ...]) -> dict[str,
 
 class HumanEvalTask:
     name = "humaneval"
+    runs_code = True  # executes model-written programs: needs the sandbox
 
     def __init__(self, options: EvalOptions):
         self.options = options
@@ -84,15 +85,17 @@ class HumanEvalTask:
         gens = lm.generate(prompts, self.max_new_tokens, temperature=temperature, seed=seed,
                            stop_strings=STOP_STRINGS)
         programs = [program(problems[i // n], g.text) for i, g in enumerate(gens)]
-        results = run_programs(programs, opts.sandbox_timeout, opts.sandbox_memory_mb, opts.sandbox_workers)
+        results = run_programs(programs, opts.sandbox_timeout, opts.sandbox_memory_mb, opts.sandbox_workers,
+                               opts.allow_unsandboxed_exec)
         samples = []
         for i, (g, r) in enumerate(zip(gens, results, strict=True)):
             p = problems[i // n]
             samples.append({
                 "task_id": p["task_id"], "sample": i % n, "prompt": p["prompt"], "generation": g.text,
                 "extracted": g.text, "correct": r.passed, "category": r.category, "error": r.error,
-                "finish_reason": g.finish_reason, "num_tokens": g.num_tokens,
+                "finish_reason": g.finish_reason, "num_tokens": g.num_tokens, "sandbox": r.sandbox,
             })
         grouped = [results[i * n : (i + 1) * n] for i in range(len(problems))]
         metrics = {**summarize(grouped, opts.pass_k), **generation_metrics(samples)}
-        return TaskResult(metrics, len(problems), samples, primary="pass@1")
+        return TaskResult(metrics, len(problems), samples, primary="pass@1",
+                          info={"sandbox": sandbox_kind(results)})

@@ -14,7 +14,7 @@ from fastprune.errors import FastpruneError
 from fastprune.evaluate.datafiles import hub_records, read_jsonl
 from fastprune.evaluate.humaneval import summarize
 from fastprune.evaluate.probes import generation_metrics
-from fastprune.evaluate.sandbox import run_programs
+from fastprune.evaluate.sandbox import run_programs, sandbox_kind
 from fastprune.evaluate.task import EvalOptions, TaskResult, take
 
 _FENCE_RE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -57,6 +57,7 @@ def load_records(options: EvalOptions) -> list[dict]:
 
 class MBPPTask:
     name = "mbpp"
+    runs_code = True  # executes model-written programs: needs the sandbox
 
     def __init__(self, options: EvalOptions):
         self.options = options
@@ -70,11 +71,13 @@ class MBPPTask:
         gens = lm.generate([lm.prompt_ids(t, chat=True) for t in texts], self.max_new_tokens, seed=seed)
         codes = [extract_code(g.text) for g in gens]
         results = run_programs([program(r, c) for r, c in zip(records, codes, strict=True)],
-                               opts.sandbox_timeout, opts.sandbox_memory_mb, opts.sandbox_workers)
+                               opts.sandbox_timeout, opts.sandbox_memory_mb, opts.sandbox_workers,
+                               opts.allow_unsandboxed_exec)
         samples = [{
             "task_id": r.get("task_id"), "prompt": t, "generation": g.text, "extracted": c,
             "correct": x.passed, "category": x.category, "error": x.error,
-            "finish_reason": g.finish_reason, "num_tokens": g.num_tokens,
+            "finish_reason": g.finish_reason, "num_tokens": g.num_tokens, "sandbox": x.sandbox,
         } for r, t, g, c, x in zip(records, texts, gens, codes, results, strict=True)]
         metrics = {**summarize([[x] for x in results], (1,)), **generation_metrics(samples)}
-        return TaskResult(metrics, len(samples), samples, primary="pass@1")
+        return TaskResult(metrics, len(samples), samples, primary="pass@1",
+                          info={"sandbox": sandbox_kind(results)})

@@ -15,7 +15,7 @@ from fastprune.evaluate.task import TaskResult
 
 
 def task_scores(result: TaskResult) -> dict:
-    return {**{k: float(v) for k, v in result.metrics.items()}, "n": int(result.n)}
+    return {**{k: float(v) for k, v in result.metrics.items()}, "n": int(result.n), **result.info}
 
 
 def slug(text: str) -> str:

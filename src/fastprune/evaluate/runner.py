@@ -1,9 +1,9 @@
 """Run tasks over models: load each model once, run every task, write samples and scores as they finish.
 
-Layout of ``out``: ``scores.json`` (``{model: {task: {metric: value, "n": count}}}``), ``run.json``
-(arguments, versions, seconds per task) and ``samples/<model>/<task>.jsonl`` (one record per sample:
-prompt, generation, extracted answer, correct, ...). Each file is written atomically after every task,
-so an interrupted run keeps what it finished.
+Layout of ``out``: ``scores.json`` (``{model: {task: {metric: value, "n": count}}}``; code tasks also
+``"sandbox"``), ``run.json`` (arguments, versions, seconds per task, the sandbox kind) and
+``samples/<model>/<task>.jsonl`` (one record per sample: prompt, generation, extracted answer, correct,
+...). Each file is written atomically after every task, so an interrupted run keeps what it finished.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.lm import EvalModel
 from fastprune.evaluate.report import format_table, slug, task_scores
+from fastprune.evaluate.sandbox import UNSANDBOXED_WARNING, require_sandbox
 from fastprune.evaluate.task import EvalOptions, Task
 from fastprune.utils_io import atomic_write_json, atomic_write_text
 
@@ -51,6 +52,11 @@ def run_eval(
         raise FastpruneError("the same model is listed twice; each model is a column of the comparison")
     if limit is not None and limit < 1:
         raise FastpruneError(f"--limit must be >= 1, got {limit}")
+    options = options or EvalOptions()
+    # Once per run and before any model loads: no OS sandbox means no execution of model-written code.
+    sandbox = None
+    if any(getattr(t, "runs_code", False) for t in tasks):
+        sandbox = require_sandbox(options.allow_unsandboxed_exec, log=lambda m: log(m, file=sys.stderr))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if loader is None:
@@ -63,8 +69,8 @@ def run_eval(
     primaries: dict[str, tuple[str, bool]] = {}
     meta = {"models": list(models), "tasks": [t.name for t in tasks], "limit": limit, "seed": seed,
             "batch_size": batch_size, "dtype": dtype, "device": device,
-            "options": {k: str(v) for k, v in asdict(options or EvalOptions()).items()}, "seconds": {},
-            "primary": {}}
+            "options": {k: str(v) for k, v in asdict(options).items()}, "seconds": {},
+            "primary": {}, "sandbox": sandbox}
     for mi, spec in enumerate(models):
         start = time.monotonic()
         loaded = loader(spec)
@@ -92,6 +98,8 @@ def run_eval(
         del lm, loaded
         gc.collect()
     table = format_table(scores, primaries)
+    if sandbox == "none":
+        table += f"\n{UNSANDBOXED_WARNING}"
     atomic_write_text(out / "table.txt", table + "\n")
     log(table)
     return scores

@@ -159,6 +159,12 @@ def run_program(
     return ExecResult(False, categorize(line), error, proc.returncode, seconds, kind)
 
 
+def sandbox_kind(results: Sequence[ExecResult]) -> str:
+    """The one kind a batch ran in, for result files ("unshare", "none"; "" for an empty batch)."""
+    kinds = sorted({r.sandbox for r in results})
+    return "+".join(kinds)
+
+
 def run_programs(
     programs: Sequence[str], timeout: float = 10.0, memory_mb: int = 1024, workers: int = 2,
     allow_unsandboxed: bool = False,

@@ -20,6 +20,7 @@ class TaskResult:
     samples: list[dict] = field(default_factory=list)
     primary: str = ""  # the metric the summary table and the base-ratio use
     higher_is_better: bool = True
+    info: dict[str, str] = field(default_factory=dict)  # non-numeric facts for scores.json (e.g. sandbox)
 
 
 @dataclass
@@ -44,6 +45,7 @@ class EvalOptions:
     sandbox_timeout: float = 10.0
     sandbox_memory_mb: int = 1024
     sandbox_workers: int = 2
+    allow_unsandboxed_exec: bool = False  # without an OS sandbox: the Python-level fence only (unsafe)
     arith_shots: int = 4
     parens_shots: int = 3
     parens_depths: tuple[int, ...] = (2, 4, 6, 8)

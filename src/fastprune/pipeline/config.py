@@ -64,6 +64,7 @@ class EvaluateConfig:
     limit: int | None = 50
     batch_size: int = 8
     max_new_tokens: int | None = None
+    allow_unsandboxed_exec: bool = False  # run model-written code without an OS sandbox (unsafe)
     extra_args: list[str] = dc_field(default_factory=list)
 
 

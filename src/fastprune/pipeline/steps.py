@@ -88,7 +88,8 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
             steps.append(Step(f"evaluate/{label}", "evaluate", [
                 "eval", model, "--tasks", ",".join(e.tasks), "--out", str(out), "--seed", str(c.seed),
                 "--batch-size", str(e.batch_size), *_opt("--limit", e.limit),
-                *_opt("--max-new-tokens", e.max_new_tokens), *common, *e.extra_args,
+                *_opt("--max-new-tokens", e.max_new_tokens),
+                *(["--allow-unsandboxed-exec"] if e.allow_unsandboxed_exec else []), *common, *e.extra_args,
             ], out / "scores.json", label=label))
     if "bench" in enabled:
         b = c.bench
