@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -77,9 +78,20 @@ def test_allowed_fallback_warns_once_and_records_none(fresh_detection, monkeypat
     assert "blocked by the fastprune sandbox" in r[1].error  # the Python-level fence still stands
 
 
-def test_kill_namespace_ends_a_stubborn_tree():
+def test_kill_namespace_waits_out_the_whole_namespace():
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--", "sh", "-c", "setsid sleep 60 & sleep 60"],
+                            start_new_session=True)
+    time.sleep(0.3)
+    init = isolation._children(proc.pid)
+    assert len(init) == 1
+    isolation.kill("unshare", proc.pid)
+    proc.wait(timeout=10)  # unshare reports a SIGKILLed child as exit status 1
+    assert isolation._children(init[0]) == [] and not Path(f"/proc/{init[0]}").exists()
+
+
+def test_kill_without_namespace_ends_the_session():
     proc = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60"], start_new_session=True)
-    isolation.kill_namespace(proc.pid)
+    isolation.kill("none", proc.pid)
     assert proc.wait(timeout=5) == -9
 
 

@@ -79,18 +79,29 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def kill(kind: str, pid: int) -> None:
+    """End the program started by ``command(kind, ...)`` as process ``pid`` and all it started."""
+    if kind == "none":  # its session: all the fence alone can reach (setsid children escape it)
+        with _quiet():
+            os.killpg(pid, signal.SIGKILL)
+    else:
+        kill_namespace(pid)
+
+
 def kill_namespace(pid: int) -> None:
-    """SIGKILL ``unshare`` (``pid``) and its child, PID 1 of the namespace: the kernel then kills every
-    process left in it, double-forked and ``setsid`` ones included."""
-    with _quiet():
-        os.killpg(pid, signal.SIGSTOP)  # no new children while we look
-    for child in _children(pid):
+    """SIGKILL PID 1 of the namespace, the child of ``unshare`` (``pid``): the kernel then kills every
+    process left in it, double-forked and ``setsid`` ones included, and ``unshare`` exits only once they
+    are all gone, so waiting for ``pid`` afterwards means the namespace is empty. ``unshare`` itself is
+    killed only when it has no child (yet): then nothing ran."""
+    children = _children(pid)
+    for child in children:
         with _quiet():
             os.kill(child, signal.SIGKILL)
-    with _quiet():
-        os.killpg(pid, signal.SIGKILL)
-    with _quiet():
-        os.kill(pid, signal.SIGKILL)
+    if not children:
+        with _quiet():
+            os.killpg(pid, signal.SIGKILL)
+        with _quiet():
+            os.kill(pid, signal.SIGKILL)
 
 
 class _quiet:

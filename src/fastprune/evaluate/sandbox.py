@@ -131,8 +131,12 @@ def run_program(
                     timed_out = True
                 finally:
                     if proc.poll() is None:  # a normal exit of its PID 1 already ended the namespace
-                        isolation.kill_namespace(proc.pid)
-                    proc.wait()
+                        isolation.kill(kind, proc.pid)
+                    try:
+                        proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:  # a stuck teardown: at least end the launcher
+                        isolation.kill("none", proc.pid)
+                        proc.wait()
             with os.fdopen(status_read, "rb") as f:
                 status = f.read(4096).decode("utf-8", errors="replace")
         finally:

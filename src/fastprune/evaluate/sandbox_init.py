@@ -21,10 +21,8 @@ rlimits (address space, CPU seconds, file size, processes) and the fork/exec/soc
 """
 
 import contextlib
-import ctypes
 import json
 import os
-import shutil
 import sys
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -37,8 +35,19 @@ PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 DEVICES = ("null", "zero", "full", "random", "urandom")
 SETUP_FAILED = 125  # exit status when setup fails; the status pipe carries the reason
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+ctypes = _libc = _MountAttr = None  # loaded by _load_native: the fence-only mode needs no ctypes
+
+
+def _load_native() -> None:
+    global ctypes, _libc, _MountAttr
+    import ctypes
+
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.syscall.restype = ctypes.c_long
+
+    class _MountAttr(ctypes.Structure):
+        _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                    ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
 def _check(ret: int, what: str) -> None:
@@ -51,11 +60,6 @@ def _mount(source, target, fstype, flags, data=None) -> None:
     enc = (lambda s: None if s is None else s.encode())
     _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
            f"mount {source or ''} on {target}")
-
-
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
 
 
 def _bind_read_only(source: str, target: str) -> None:
@@ -104,7 +108,8 @@ def build_root(cfg: dict) -> None:
         _mount("tmpfs", root + path, "tmpfs", MS_NOSUID | MS_NODEV, f"{size},mode={mode}")
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    shutil.copyfile(cfg["solution"], root + "/sandbox/solution.py")
+    with open(cfg["solution"], "rb") as src, open(root + "/sandbox/solution.py", "wb") as dst:
+        dst.write(src.read())
     if os.getuid() == 0 and not cfg["in_userns"]:  # real root: the files belong to the program's uid
         os.chown(root + "/sandbox", cfg["uid"], cfg["uid"])
         os.chown(root + "/sandbox/solution.py", cfg["uid"], cfg["uid"])
@@ -188,6 +193,7 @@ def main() -> None:
     status = os.fdopen(cfg["status_fd"], "w")
     try:
         if cfg["isolate"]:
+            _load_native()
             build_root(cfg)
             enter_unprivileged(cfg)
         source_path = "/sandbox/solution.py" if cfg["isolate"] else cfg["solution"]
