@@ -25,10 +25,20 @@ def fresh_detection(monkeypatch):
     real.cache_clear()
 
 
+OS_KINDS = ["unshare", *(["bwrap"] if shutil.which("bwrap") else [])]
+
+
 def test_the_os_sandbox_works_on_this_machine():
-    # CI and a fresh machine have util-linux only: this is the path that must work there
+    # CI and a fresh machine have util-linux only: unshare must work there; bwrap is preferred if installed
+    assert isolation.probe("unshare") == ""
+    want = "bwrap" if isolation.bwrap_binary() else "unshare"
+    assert isolation.detect() == Detection(want, "")
+    assert sandbox.require_sandbox() == want
+
+
+def test_a_broken_bwrap_falls_back_to_unshare(fresh_detection, monkeypatch):
+    monkeypatch.setattr(isolation, "bwrap_binary", lambda: shutil.which("false"))
     assert isolation.detect() == Detection("unshare", "")
-    assert sandbox.require_sandbox() == "unshare"
 
 
 def test_read_only_paths_cover_the_interpreter_once():
@@ -41,6 +51,7 @@ def test_read_only_paths_cover_the_interpreter_once():
 
 def test_missing_unshare_is_named_with_the_fix(fresh_detection, monkeypatch):
     monkeypatch.setattr(isolation, "unshare_binary", lambda: None)
+    monkeypatch.setattr(isolation, "bwrap_binary", lambda: None)
     found = isolation.detect()
     assert found.kind == "none" and "'unshare' not found" in found.problem and "util-linux" in found.problem
     with pytest.raises(FastpruneError, match="refusing to run model-written code.*--allow-unsandboxed-exec"):
@@ -52,6 +63,7 @@ def test_missing_unshare_is_named_with_the_fix(fresh_detection, monkeypatch):
 def test_a_sandbox_that_cannot_start_is_detected(fresh_detection, monkeypatch):
     # stands in for a kernel or container that refuses the namespaces: the launcher exits before setup
     monkeypatch.setattr(isolation, "unshare_binary", lambda: shutil.which("false"))
+    monkeypatch.setattr(isolation, "bwrap_binary", lambda: shutil.which("false"))
     found = isolation.detect()
     assert found.kind == "none" and "could not start a program" in found.problem
     assert "docker --security-opt" in found.problem
@@ -97,19 +109,20 @@ def test_kill_without_namespace_ends_the_session():
 
 @pytest.mark.skipif(os.geteuid() != 0 or not os.access("/usr/bin/python3", os.X_OK),
                     reason="needs root (to become a normal user) and a system python")
-def test_as_a_normal_user_the_program_is_not_root_inside():
-    # the other launch path: unshare makes the user namespace; the program is uid 65534 inside
+@pytest.mark.parametrize("kind", OS_KINDS)
+def test_as_a_normal_user_the_program_is_not_root_inside(kind):
+    # the other launch path: the sandbox makes the user namespace; the program is uid 65534 inside
     with tempfile.TemporaryDirectory(dir="/tmp") as where:  # pytest's tmp_path is 0700 root's
-        _run_as_normal_user(Path(where))
+        _run_as_normal_user(Path(where), kind)
 
 
-def _run_as_normal_user(where: Path) -> None:
+def _run_as_normal_user(where: Path, kind: str) -> None:
     driver = where / "driver.py"
     driver.write_text(
         f"import sys\nsys.path.insert(0, {str(SRC)!r})\nimport json\n"
         "from fastprune.evaluate.sandbox import run_program\n"
         "code = \"import os\\nraise ValueError(open('/proc/self/uid_map').read().split())\"\n"
-        "r = run_program(code, timeout=10)\n"
+        f"r = run_program(code, timeout=10, kind={kind!r})\n"
         "print(json.dumps([r.sandbox, r.error]))\n")
     where.chmod(0o755)
     driver.chmod(0o644)
@@ -118,5 +131,5 @@ def _run_as_normal_user(where: Path) -> None:
     if out.returncode != 0 and "Permission denied" in out.stderr:
         pytest.skip("the checkout is not readable by another user here")
     assert out.returncode == 0, out.stderr
-    kind, error = json.loads(out.stdout)
-    assert kind == "unshare" and "['65534', '0', '1']" in error, error  # 65534 inside, the user outside
+    ran_in, error = json.loads(out.stdout)
+    assert ran_in == kind and "['65534', '0', '1']" in error, error  # 65534 inside, the user outside

@@ -1,10 +1,15 @@
 """The namespace launcher: which OS sandbox works here, the command that starts a program in it, the kill.
 
-Kinds: ``"unshare"`` (util-linux ``unshare`` makes fresh PID, network, mount and IPC namespaces, plus a
-user namespace when not run as root; ``sandbox_init.py`` then builds the read-only root and enters an
-unprivileged user namespace) and ``"none"`` (the Python-level fence alone; only with
-``--allow-unsandboxed-exec``). ``detect()`` runs one probe program through the real sandbox, once per
-process, and says what failed and how to enable it.
+Kinds, in order of preference:
+- ``"bwrap"`` (bubblewrap, when installed): it makes the namespaces and the read-only root itself; as a
+  normal user it maps the program to uid 65534 inside; as root it runs without a user namespace (so that
+  root's binds reach a 0700 /root), and ``setpriv`` drops to uid 65534 before ``unshare --user`` makes one;
+- ``"unshare"`` (util-linux, on every Linux): ``unshare`` makes fresh PID, network, mount and IPC
+  namespaces (plus a user namespace when not run as root); ``sandbox_init.py`` builds the read-only root,
+  drops to uid 65534 and enters an unprivileged user namespace;
+- ``"none"``: the Python-level fence alone; only with ``--allow-unsandboxed-exec``.
+``detect()`` runs one probe program through each available kind, once per process, and says what failed
+and how to enable it.
 """
 
 from __future__ import annotations
@@ -18,21 +23,29 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-KINDS = ("unshare", "none")
+KINDS = ("bwrap", "unshare", "none")
 UNPRIVILEGED_UID = 65534  # "nobody": owns nothing, so the program can read only world-readable files
 INIT_SCRIPT = Path(__file__).with_name("sandbox_init.py")
+INIT_INSIDE = "/.fastprune/sandbox_init.py"  # where bwrap binds it
 # What the interpreter and its shared libraries need; the rest of the host filesystem stays invisible.
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache")
 
 
 @dataclass(frozen=True)
 class Detection:
-    kind: str  # "unshare" when it works here, else "none"
+    kind: str  # "bwrap" or "unshare" when one works here, else "none"
     problem: str  # what failed ("" when it works)
 
 
+_SYSTEM_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+
+
 def unshare_binary() -> str | None:
-    return shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
+    return shutil.which("unshare", path=_SYSTEM_PATH)
+
+
+def bwrap_binary() -> str | None:
+    return shutil.which("bwrap", path=_SYSTEM_PATH)
 
 
 def read_only_paths() -> list[str]:
@@ -51,6 +64,8 @@ def command(kind: str, config: dict) -> list[str]:
     python = [sys.executable, "-I", "-S", str(INIT_SCRIPT)]
     if kind == "none":
         return [*python, json.dumps({**config, "isolate": False})]
+    if kind == "bwrap":
+        return _bwrap_command(config)
     if kind != "unshare":
         raise ValueError(f"unknown sandbox kind {kind!r}")
     binary = unshare_binary() or "unshare"
@@ -62,6 +77,33 @@ def command(kind: str, config: dict) -> list[str]:
            "read_only": read_only_paths()}
     return [binary, *userns, "--pid", "--fork", "--kill-child", "--net", "--mount", "--ipc",
             "--propagation", "private", "--", *python, json.dumps(cfg)]
+
+
+def _bwrap_command(config: dict) -> list[str]:
+    size = str(config["tmpfs_mb"] << 20)
+    argv = [bwrap_binary() or "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--die-with-parent", "--new-session", "--as-pid-1"]
+    made: set[str] = set()
+    for path in read_only_paths():
+        for parent in Path(path).parents:  # bwrap would make them 0700, closed to the unprivileged uid
+            if str(parent) != "/" and str(parent) not in made:
+                made.add(str(parent))
+                argv += ["--perms", "0755", "--dir", str(parent)]
+        argv += ["--symlink", os.readlink(path), path] if os.path.islink(path) else ["--ro-bind-try", path, path]
+    argv += ["--dev", "/dev", "--proc", "/proc"]
+    for path in ("/tmp", "/dev/shm", "/sandbox"):  # made by bwrap's root: 1777 lets the program write
+        argv += ["--perms", "1777", "--size", size, "--tmpfs", path]
+    argv += ["--ro-bind", config["solution"], "/sandbox/solution.py", "--perms", "0755", "--dir",
+             os.path.dirname(INIT_INSIDE), "--ro-bind", str(INIT_SCRIPT), INIT_INSIDE,
+             "--remount-ro", "/", "--chdir", "/sandbox"]
+    uid = str(UNPRIVILEGED_UID)
+    if os.geteuid() == 0:
+        argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+                 "--bounding-set=-all", "--", "unshare", "--user", f"--map-user={uid}", f"--map-group={uid}"]
+    else:
+        argv += ["--unshare-user", "--uid", uid, "--gid", uid, "--cap-drop", "ALL"]
+    cfg = {**config, "isolate": False, "solution": "/sandbox/solution.py"}
+    return [*argv, "--", sys.executable, "-I", "-S", INIT_INSIDE, json.dumps(cfg)]
 
 
 def _children(pid: int) -> list[int]:
@@ -139,25 +181,35 @@ def how_to_enable() -> str:
 PROBE = (
     "import os\n"
     "assert os.getuid() != 0 and os.geteuid() != 0, 'root inside'\n"
-    "assert os.getpid() == 1, 'not in a fresh PID namespace'\n"
+    "assert os.getpid() <= 2, 'not in a fresh PID namespace'\n"
     "assert not os.path.exists({host!r}), 'host files visible'\n"
     "assert {user!r} or open('/proc/self/uid_map').read().split()[1] != '0', 'root outside'\n"
 )
 
 
-@functools.cache
-def detect() -> Detection:
-    """Whether the ``unshare`` sandbox works here: one probe program run through it (cached)."""
+def probe(kind: str) -> str:
+    """"" when a probe program runs in the sandbox ``kind`` as it should, else what went wrong."""
     from fastprune.evaluate.sandbox import SandboxSetupError, run_program
 
-    if unshare_binary() is None:
-        return Detection("none", f"util-linux 'unshare' not found on PATH. To enable: {how_to_enable()}")
-    probe = PROBE.format(host=str(INIT_SCRIPT), user=os.geteuid() != 0)
+    code = PROBE.format(host=str(INIT_SCRIPT), user=os.geteuid() != 0)
     try:
-        r = run_program(probe, timeout=20, kind="unshare")
+        r = run_program(code, timeout=20, kind=kind)
     except SandboxSetupError as exc:
-        return Detection("none", f"{exc}. To enable: {how_to_enable()}")
-    if not r.passed:
-        return Detection("none", f"the probe program failed in the sandbox ({r.error}). "
-                                 f"To enable: {how_to_enable()}")
-    return Detection("unshare", "")
+        return str(exc)
+    return "" if r.passed else f"the probe program failed in the {kind} sandbox ({r.error})"
+
+
+@functools.cache
+def detect() -> Detection:
+    """The first kind that works here (bwrap if installed, then unshare), by probe; cached per process."""
+    problems = []
+    for kind, binary in (("bwrap", bwrap_binary()), ("unshare", unshare_binary())):
+        if binary is None:
+            if kind == "unshare":
+                problems.append("util-linux 'unshare' not found on PATH")
+            continue
+        problem = probe(kind)
+        if not problem:
+            return Detection(kind, "")
+        problems.append(problem)
+    return Detection("none", f"{'; '.join(problems)}. To enable: {how_to_enable()}")
