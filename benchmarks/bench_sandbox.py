@@ -1,10 +1,10 @@
 """Per-program cost of the OS sandbox against the Python-level fence alone, on the same programs.
 
-Each of ``--n`` HumanEval programs (prompt + canonical solution + tests) runs once under the ``unshare``
-sandbox (namespaces, read-only root, unprivileged uid, plus the fence) and once under ``none`` (the
-Python-level fence only: what evaluation ran behind before the OS sandbox, and what
-``--allow-unsandboxed-exec`` runs now), one program at a time, the order of the two flipped at random
-per program so drift from other processes hits both alike. Reported: the median of each and the median
+Each of ``--n`` HumanEval programs (prompt + canonical solution + tests) runs once under each OS sandbox
+that works here (``unshare``; ``bwrap`` if installed: namespaces, read-only root, unprivileged uid, plus
+the fence) and once under ``none`` (the Python-level fence only: what evaluation ran behind before the
+OS sandbox, and what ``--allow-unsandboxed-exec`` runs now), one program at a time, the order of the kinds
+shuffled per program so drift from other processes hits all alike. Reported: the median of each and the median
 of the per-program paired differences with a 95% bootstrap interval (``scipy.stats.bootstrap``, BCa), and
 the load on the machine before and after (a loaded machine is flagged: its numbers are upper bounds).
 
@@ -23,7 +23,7 @@ import numpy as np
 from scipy import stats
 
 from fastprune.evaluate.humaneval import load_problems, program
-from fastprune.evaluate.isolation import detect
+from fastprune.evaluate.isolation import bwrap_binary, detect, probe, unshare_binary
 from fastprune.evaluate.sandbox import run_program
 from fastprune.provenance import cpu_times, load_average, run_provenance, steal_share
 from fastprune.utils_io import atomic_write_json
@@ -57,52 +57,53 @@ def _ms_interval(values: np.ndarray, seed: int) -> list[float]:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    if detect().kind != "unshare":
+    kinds = [k for k, binary in (("unshare", unshare_binary()), ("bwrap", bwrap_binary()))
+             if binary and not probe(k)]
+    if not kinds:
         raise SystemExit(f"no OS sandbox here: {detect().problem}")
     programs = [program(p, p["canonical_solution"]) for p in load_problems()[: args.n]]
     rng = random.Random(args.seed)
     for code in programs[: args.warmup]:
-        _time(code, "unshare")
-        _time(code, "none")
+        for kind in (*kinds, "none"):
+            _time(code, kind)
     load_before, cpu_before = load_average(), cpu_times()
-    sandboxed, fenced = [], []
+    times: dict[str, list[float]] = {kind: [] for kind in (*kinds, "none")}
     for code in programs:
-        order = ["unshare", "none"]
+        order = [*kinds, "none"]
         rng.shuffle(order)
-        times = {kind: _time(code, kind) for kind in order}
-        sandboxed.append(times["unshare"])
-        fenced.append(times["none"])
+        for kind in order:
+            times[kind].append(_time(code, kind))
     load_after, steal = load_average(), steal_share(cpu_before, cpu_times())
-    diff = np.array(sandboxed) - np.array(fenced)
-    extra_ms = 1000 * float(np.median(diff))
-    interval = _ms_interval(diff, args.seed)
     cores = os.cpu_count() or 1
     loaded = bool(max((load_before or [0])[0], (load_after or [0])[0]) > 0.75 * cores)
+    extra = {}
+    for kind in kinds:
+        diff = np.array(times[kind]) - np.array(times["none"])
+        interval = _ms_interval(diff, args.seed)
+        extra[kind] = {"median_ms": round(1000 * float(np.median(diff)), 2), "ci95_ms": interval,
+                       "meets_target": bool(interval[1] < TARGET_MS)}
     result = {
-        "what": "wall time per program, sandbox 'unshare' vs the Python-level fence alone ('none')",
+        "what": "wall time per program (run_program), each OS sandbox vs the Python-level fence alone ('none')",
         "n": len(programs),
-        "median_ms": {"unshare": round(1000 * statistics.median(sandboxed), 2),
-                      "none": round(1000 * statistics.median(fenced), 2)},
-        "extra_ms_median": round(extra_ms, 2),
-        "extra_ms_ci95": interval,
+        "median_ms": {k: round(1000 * statistics.median(v), 2) for k, v in times.items()},
+        "extra_per_program": extra,
         "ci_method": "scipy.stats.bootstrap BCa on the median of per-program paired differences",
         "target_ms": TARGET_MS,
-        "meets_target": bool(interval[1] < TARGET_MS),
         "load_average_before": load_before,
         "load_average_after": load_after,
         "steal_share": steal,
         "loaded_machine": loaded,
         "note": ("machine loaded by other processes (1-min load above 0.75 x cores): the times, and likely the "
-                 "difference, are inflated; treat them as upper bounds") if loaded else "",
-        "raw_ms": {"unshare": [round(1000 * t, 2) for t in sandboxed],
-                   "none": [round(1000 * t, 2) for t in fenced]},
+                 "differences, are inflated; treat them as upper bounds") if loaded else "",
+        "raw_ms": {k: [round(1000 * t, 2) for t in v] for k, v in times.items()},
         "provenance": run_provenance(threads=1),
     }
     atomic_write_json(args.out, result)
-    print(f"n={result['n']}: unshare {result['median_ms']['unshare']} ms, none {result['median_ms']['none']} ms "
-          f"per program; extra {result['extra_ms_median']} ms (95% CI {interval[0]}..{interval[1]}), target "
-          f"< {TARGET_MS:g} ms: {'met' if result['meets_target'] else 'NOT met'}; load {load_before} -> "
-          f"{load_after}{' (LOADED machine)' if loaded else ''}")
+    for kind, e in extra.items():
+        print(f"n={result['n']}: {kind} {result['median_ms'][kind]} ms vs none {result['median_ms']['none']} ms "
+              f"per program; extra {e['median_ms']} ms (95% CI {e['ci95_ms'][0]}..{e['ci95_ms'][1]}), target "
+              f"< {TARGET_MS:g} ms: {'met' if e['meets_target'] else 'NOT met'}")
+    print(f"load {load_before} -> {load_after} on {cores} cores{' (LOADED machine)' if loaded else ''}")
     return result
 
 
