@@ -112,3 +112,53 @@ def test_allow_unsandboxed_exec_warns_and_records_none(tmp_path, capsys, no_os_s
     assert json.loads((out / "scores.json").read_text())["tiny:llama:1"]["humaneval"]["sandbox"] == "none"
     run = json.loads((out / "run.json").read_text())
     assert run["sandbox"] == "none" and run["options"]["allow_unsandboxed_exec"] == "True"
+
+
+@pytest.mark.embedded
+def test_embedded_humaneval_run_scores_hostile_completions_and_survives_them(tmp_path, monkeypatch):
+    # The seam: the real model generates, then a test-only wrapper swaps two completions for hostile ones.
+    import dataclasses
+    import socket
+
+    from fastprune.evaluate.humaneval import load_problems
+    from fastprune.evaluate.lm import EvalModel
+
+    victim = tmp_path / "home"
+    (victim / "docs").mkdir(parents=True)
+    (victim / "docs" / "notes.txt").write_text("precious")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    server.settimeout(0.5)
+    port = server.getsockname()[1]
+    damage = (f"    import shutil, socket, sys, ctypes\n"
+              f"    for attempt in (lambda: shutil.rmtree({str(victim)!r}),\n"
+              f"                    lambda: open({str(tmp_path / 'pwned')!r}, 'w').write('x'),\n"
+              f"                    lambda: socket.create_connection(('127.0.0.1', {port}), timeout=2)):\n"
+              "        try:\n            attempt()\n        except Exception:\n            pass\n")
+    hostile = {0: damage + load_problems()[0]["canonical_solution"],  # tries everything, then answers right
+               1: f"    import shutil\n    shutil.rmtree({str(victim)!r})\n"}  # tries, and crashes
+    real_generate = EvalModel.generate
+
+    def generate(self, prompts, *args, **kwargs):
+        gens = real_generate(self, prompts, *args, **kwargs)
+        return [dataclasses.replace(g, text=hostile.get(i, g.text)) for i, g in enumerate(gens)]
+
+    monkeypatch.setattr(EvalModel, "generate", generate)
+    out = tmp_path / "e"
+    assert main(["eval", "smollm2-135m", "--tasks", "humaneval", "--limit", "3", "--max-new-tokens", "8",
+                 "--dtype", "float32", "--out", str(out), "--no-progress"]) == 0
+    scores = json.loads((out / "scores.json").read_text())["smollm2-135m"]["humaneval"]
+    rows = [json.loads(x) for x in (out / "samples" / "0_smollm2-135m" / "humaneval.jsonl").read_text().split("\n")
+            if x]
+    assert scores["n"] == 3 and scores["sandbox"] == "unshare" and scores["pass@1"] >= 1 / 3
+    assert rows[0]["correct"] and rows[0]["generation"] == hostile[0]
+    assert not rows[1]["correct"] and rows[1]["category"] == "other" and "FileNotFoundError" in rows[1]["error"]
+    assert (victim / "docs" / "notes.txt").read_text() == "precious" and not (tmp_path / "pwned").exists()
+    try:
+        server.accept()[0].close()
+        connected = True
+    except TimeoutError:
+        connected = False
+    server.close()
+    assert not connected

@@ -225,7 +225,8 @@ def test_program_is_unprivileged_inside_and_outside(kind):
         for _ in range(100):
             for pid in _processes_named(marker):
                 status = Path(f"/proc/{pid}/status").read_text()
-                seen.extend(line for line in status.splitlines() if line.startswith(("Uid:", "Gid:")))
+                seen.extend(line for line in status.splitlines()
+                            if line.startswith(("Uid:", "Gid:", "CapEff:", "CapPrm:", "NoNewPrivs:")))
                 return
             time.sleep(0.05)
 
@@ -234,7 +235,10 @@ def test_program_is_unprivileged_inside_and_outside(kind):
     r = run_program(code, timeout=10, kind=kind)
     t.join()
     assert r.passed, r.error
-    assert len(seen) == 2 and all(int(v) != 0 for line in seen for v in line.split()[1:]), seen
+    ids = [line for line in seen if line.startswith(("Uid:", "Gid:"))]
+    assert len(ids) == 2 and all(int(v) != 0 for line in ids for v in line.split()[1:]), seen
+    assert "CapEff:\t0000000000000000" in seen and "CapPrm:\t0000000000000000" in seen, seen
+    assert "NoNewPrivs:\t1" in seen, seen
 
 
 def test_namespace_init_is_gone_after_a_normal_exit(kind):

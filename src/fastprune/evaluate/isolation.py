@@ -99,7 +99,8 @@ def _bwrap_command(config: dict) -> list[str]:
     uid = str(UNPRIVILEGED_UID)
     if os.geteuid() == 0:
         argv += ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
-                 "--bounding-set=-all", "--", "unshare", "--user", f"--map-user={uid}", f"--map-group={uid}"]
+                 "--bounding-set=-all", "--no-new-privs", "--", "unshare", "--user", f"--map-user={uid}",
+                 f"--map-group={uid}"]
     else:
         argv += ["--unshare-user", "--uid", uid, "--gid", uid, "--cap-drop", "ALL"]
     cfg = {**config, "isolate": False, "solution": "/sandbox/solution.py"}
