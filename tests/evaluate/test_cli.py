@@ -74,13 +74,17 @@ def _humaneval(tmp_path, *extra):
 
 
 def test_code_tasks_record_the_sandbox_they_ran_in(tmp_path):
+    from fastprune.evaluate.isolation import detect
+
+    kind = detect().kind
+    assert kind in ("bwrap", "unshare")
     rc, out = _humaneval(tmp_path)
     assert rc == 0
-    assert json.loads((out / "scores.json").read_text())["tiny:llama:1"]["humaneval"]["sandbox"] == "unshare"
+    assert json.loads((out / "scores.json").read_text())["tiny:llama:1"]["humaneval"]["sandbox"] == kind
     rows = [json.loads(x) for x in (out / "samples" / "0_tiny_llama_1" / "humaneval.jsonl").read_text().split("\n")
             if x]
-    assert len(rows) == 2 and {r["sandbox"] for r in rows} == {"unshare"}
-    assert json.loads((out / "run.json").read_text())["sandbox"] == "unshare"
+    assert len(rows) == 2 and {r["sandbox"] for r in rows} == {kind}
+    assert json.loads((out / "run.json").read_text())["sandbox"] == kind
 
 
 @pytest.fixture
@@ -151,7 +155,7 @@ def test_embedded_humaneval_run_scores_hostile_completions_and_survives_them(tmp
     scores = json.loads((out / "scores.json").read_text())["smollm2-135m"]["humaneval"]
     rows = [json.loads(x) for x in (out / "samples" / "0_smollm2-135m" / "humaneval.jsonl").read_text().split("\n")
             if x]
-    assert scores["n"] == 3 and scores["sandbox"] == "unshare" and scores["pass@1"] >= 1 / 3
+    assert scores["n"] == 3 and scores["sandbox"] in ("bwrap", "unshare") and scores["pass@1"] >= 1 / 3
     assert rows[0]["correct"] and rows[0]["generation"] == hostile[0]
     assert not rows[1]["correct"] and rows[1]["category"] == "other" and "FileNotFoundError" in rows[1]["error"]
     assert (victim / "docs" / "notes.txt").read_text() == "precious" and not (tmp_path / "pwned").exists()

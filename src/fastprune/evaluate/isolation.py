@@ -75,7 +75,7 @@ def command(kind: str, config: dict) -> list[str]:
     userns = [] if as_root else ["--user", "--map-root-user"]
     cfg = {**config, "isolate": True, "in_userns": not as_root, "uid": UNPRIVILEGED_UID,
            "read_only": read_only_paths()}
-    return [binary, *userns, "--pid", "--fork", "--kill-child", "--net", "--mount", "--ipc",
+    return [binary, *userns, "--pid", "--fork", "--kill-child", "--net", "--mount", "--ipc", "--uts",
             "--propagation", "private", "--", *python, json.dumps(cfg)]
 
 
