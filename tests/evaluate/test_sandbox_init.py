@@ -153,6 +153,16 @@ def test_network_is_unreachable(listener, code, kind):
     assert _no_connection(listener)
 
 
+def test_only_a_loopback_exists_and_it_is_down(kind):
+    code = ("import fcntl, socket, struct, sys\nnames = [name for _, name in socket.if_nameindex()]\n"
+            "assert names == ['lo'], names\ndel sys.modules['_socket']\nimport _socket\n"
+            "s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)\n"
+            "req = fcntl.ioctl(s.fileno(), 0x8913, struct.pack('16sH14s', b'lo', 0, bytes(14)))\n"  # SIOCGIFFLAGS
+            "assert struct.unpack('16sH14s', req)[1] & 1 == 0, 'lo is up'\n")
+    r = run_program(code, timeout=10, kind=kind)
+    assert r.passed, r.error
+
+
 _LATE_CHILD = LIBC + (
     "import time\n"
     "if libc.fork() == 0:\n"

@@ -14,7 +14,8 @@ Isolated steps, in order (each names itself in the error it reports):
    neither root inside nor outside; chroot into the new root (a chrooted process cannot make further
    user namespaces);
 3. no capabilities (bounding, ambient, effective, permitted), no_new_privs, parent-death SIGKILL.
-Setup success or the failing step goes over the status pipe, closed before the program starts, so a
+With ``"isolate": false`` (inside bwrap, which built the sandbox itself, or kind ``"none"``) only the
+fence below runs. Setup success or the failing step goes over the status pipe, closed before the program starts, so a
 program cannot forge the launcher's verdict. Then, isolated or not, the second layer of today's fence:
 rlimits (address space, CPU seconds, file size, processes) and the fork/exec/socket entry points of
 ``os``/``posix``/``subprocess``/``socket`` removed; the program runs as ``__main__`` from solution.py.
