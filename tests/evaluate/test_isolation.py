@@ -133,3 +133,11 @@ def _run_as_normal_user(where: Path, kind: str) -> None:
     assert out.returncode == 0, out.stderr
     ran_in, error = json.loads(out.stdout)
     assert ran_in == kind and "['65534', '0', '1']" in error, error  # 65534 inside, the user outside
+
+
+def test_a_launcher_that_cannot_be_executed_is_a_setup_error(fresh_detection, monkeypatch):
+    monkeypatch.setattr(isolation, "bwrap_binary", lambda: None)
+    monkeypatch.setattr(isolation, "unshare_binary", lambda: "/nonexistent/unshare")
+    with pytest.raises(sandbox.SandboxSetupError, match="could not start"):
+        sandbox.run_program("pass", kind="unshare")
+    assert isolation.detect().kind == "none"

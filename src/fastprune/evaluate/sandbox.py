@@ -47,7 +47,7 @@ _warned = False
 
 
 def require_sandbox(allow_unsandboxed: bool = False, log=None) -> str:
-    """The sandbox kind this run uses ("unshare", or "none" when allowed); detection runs once.
+    """The sandbox kind this run uses ("bwrap", "unshare", or "none" when allowed); detection runs once.
 
     Without an OS sandbox and without ``allow_unsandboxed`` this refuses, naming what failed and how to
     enable it. With it, the warning goes to ``log`` (stderr by default) once.
@@ -73,7 +73,7 @@ class ExecResult:
     error: str  # the last exception line (or "timeout after Ns"); "" when passed
     returncode: int | None
     seconds: float
-    sandbox: str = ""  # the kind it ran in: "unshare" or "none"
+    sandbox: str = ""  # the kind it ran in: "bwrap", "unshare" or "none"
 
 
 def last_error_line(stderr: str) -> str:
@@ -137,10 +137,14 @@ def run_program(
         start = time.monotonic()
         try:
             with open(err_path, "wb") as err:
-                proc = subprocess.Popen(
-                    isolation.command(kind, config), cwd=tmp, env=env, stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=err, pass_fds=(status_write,), start_new_session=True,
-                )
+                try:
+                    proc = subprocess.Popen(
+                        isolation.command(kind, config), cwd=tmp, env=env, stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL, stderr=err, pass_fds=(status_write,), start_new_session=True,
+                    )
+                except OSError as exc:
+                    os.close(status_read)
+                    raise SandboxSetupError(f"the {kind} sandbox could not start: {exc}") from exc
                 os.close(status_write)
                 status_write = -1
                 try:
@@ -180,7 +184,7 @@ def run_program(
 
 
 def sandbox_kind(results: Sequence[ExecResult]) -> str:
-    """The one kind a batch ran in, for result files ("unshare", "none"; "" for an empty batch)."""
+    """The kind a batch ran in, for result files ("bwrap", "unshare", "none"; "" for an empty batch)."""
     kinds = sorted({r.sandbox for r in results})
     return "+".join(kinds)
 
