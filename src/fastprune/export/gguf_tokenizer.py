@@ -98,7 +98,10 @@ def pre_tokenizer_name(spec: dict) -> str:
     """llama.cpp's ``tokenizer.ggml.pre`` name for this pre-tokenizer: the one transformers' GGUF loader
     maps back to the same split regex, ``gpt2`` for plain GPT-2 byte-level, else ``default``. A name that
     does not rebuild the same tokenizer is caught by the export's tokenizer check."""
-    from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
+    try:  # where transformers keeps the pre-tokenizer names it maps back to split regexes
+        from transformers.integrations.gguf.gguf_tokenizer_mapping import GGUF_PRE_TOKENIZER_SPLITS
+    except ImportError:  # older transformers: no such table, only the byte-level default
+        GGUF_PRE_TOKENIZER_SPLITS = {}
 
     pre = spec.get("pre_tokenizer") or {}
     if pre.get("type") == "ByteLevel":
