@@ -61,8 +61,12 @@ def test_gguf_loads_as_the_model_it_was_written_from(tmp_path, family):
 
 
 def test_conversion_happens_once_and_is_keyed_by_content(tmp_path, monkeypatch):
+    from fastprune.models import parse_model_spec
+    from fastprune.models.loader import checkpoint_path
+
     _, path = _gguf_file(tmp_path, "qwen3")
     first = load_model(str(path)).path
+    assert checkpoint_path(parse_model_spec(str(path))) == first  # what train --mode qlora loads from
 
     def refuse(*_a, **_k):
         raise AssertionError("a cached GGUF must not be converted again")
