@@ -89,8 +89,8 @@ def test_llama_cpp_path_compares_greedy_tokens(tmp_path, pruned, monkeypatch):
         def __init__(self, model_path, **_):
             self.model, _tok = load_gguf(model_path, dtype=torch.float32)
 
-        def generate(self, ids, top_k, temp, reset):
-            assert top_k == 1 and temp == 0.0 and reset
+        def generate(self, ids, top_k, temp, repeat_penalty, reset):
+            assert top_k == 1 and temp == 0.0 and repeat_penalty == 1.0 and reset
             ids = list(ids)
             while True:
                 with torch.no_grad():
@@ -99,7 +99,7 @@ def test_llama_cpp_path_compares_greedy_tokens(tmp_path, pruned, monkeypatch):
                 yield token
 
     monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(Llama=FakeLlama))
-    monkeypatch.setattr(verify.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(verify, "llama_cpp_available", lambda: True)
     src = pruned("qwen3")
     report = export_gguf(str(src), tmp_path / "ok.gguf")
     assert report["verification"]["llama_cpp"] == {"status": "passed", "prompts": 3, "tokens_each": 8}

@@ -80,7 +80,7 @@ def verify_gguf(path, model, tokenizer, qtype: str) -> dict:
 
 def llama_cpp_check(path, model, ids: list[list[int]]) -> dict:
     """llama.cpp's greedy tokens on the probe ids vs HF's on the checkpoint; skipped when not installed."""
-    if importlib.util.find_spec("llama_cpp") is None:
+    if not llama_cpp_available():
         return {"status": "skipped", "reason": "llama-cpp-python is not installed (pip install llama-cpp-python)"}
     from llama_cpp import Llama
 
@@ -92,7 +92,8 @@ def llama_cpp_check(path, model, ids: list[list[int]]) -> dict:
     for row in ids:
         expected = _hf_greedy(model, row, LLAMA_CPP_TOKENS)
         got = []
-        for token in llm.generate(row, top_k=1, temp=0.0, reset=True):
+        # temp 0 is llama.cpp's greedy sampler; older llama-cpp-python defaults to a 1.1 repeat penalty
+        for token in llm.generate(row, top_k=1, temp=0.0, repeat_penalty=1.0, reset=True):
             got.append(int(token))
             if len(got) == LLAMA_CPP_TOKENS:
                 break
@@ -102,6 +103,10 @@ def llama_cpp_check(path, model, ids: list[list[int]]) -> dict:
         raise FastpruneError(f"llama.cpp's greedy output differs from HF's on {len(mismatches)} of {len(ids)} "
                              f"probes: {mismatches[0]}")
     return {"status": "passed", "prompts": len(ids), "tokens_each": LLAMA_CPP_TOKENS}
+
+
+def llama_cpp_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
 
 
 def _hf_greedy(model, ids: list[int], n: int) -> list[int]:
