@@ -15,8 +15,10 @@ from fastprune.models.gguf import read_gguf_fields
 
 
 @pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FASTPRUNE_CACHE", str(tmp_path / "cache"))
+def _cache(tmp_path, monkeypatch, request):
+    # tiny-model tests get a private cache; embedded ones share the usual one (converted once per machine)
+    if not request.node.get_closest_marker("embedded"):
+        monkeypatch.setenv("FASTPRUNE_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture
@@ -120,16 +122,17 @@ def test_llama_cpp_notes_name_what_it_computes_differently(pruned):
 
 @pytest.mark.embedded
 def test_embedded_pruned_by_8_round_trips(tmp_path):
-    """The embedded SmolLM2 (30 layers) pruned to 22 exports to GGUF and reloads to the same logits."""
+    """The embedded SmolLM2 (30 layers) pruned to 22 exports to GGUF (q8_0: 4x smaller than f32, and a
+    q/k permutation or norm bug would still show as an O(1) logit error on trained weights) and reloads."""
     src = tmp_path / "pruned"
     assert main(["prune", "smollm2-135m", "--strategy", "reverse", "--drop", "8", "--out", str(src),
                  "--quiet", "--no-verify"]) == 0
-    for qtype in ("f32", "q8_0"):
-        out = tmp_path / f"smol-{qtype}.gguf"
-        report = export_gguf(str(src), out, qtype=qtype)
-        v = report["verification"]
-        assert report["num_layers"] == 22 and v["tokenizer_match"]
-        assert v["max_rel_logit_diff"] <= (1e-6 if qtype == "f32" else verify.TOLERANCE[qtype])
-        fields = read_gguf_fields(out)
-        assert fields["llama.block_count"] == 22 and fields["tokenizer.ggml.model"] == "gpt2"
-        assert not report["notes"]  # real merges: usable by llama.cpp as written
+    out = tmp_path / "smol.gguf"
+    report = export_gguf(str(src), out, qtype="q8_0")
+    v = report["verification"]
+    assert report["num_layers"] == 22 and v["tokenizer_match"] and v["top1_agreement"] > 0.8
+    assert v["max_rel_logit_diff"] <= verify.TOLERANCE["q8_0"]
+    fields = read_gguf_fields(out)
+    assert fields["llama.block_count"] == 22 and fields["tokenizer.ggml.model"] == "gpt2"
+    assert fields["tokenizer.ggml.bos_token_id"] == 1 and fields["tokenizer.chat_template"]
+    assert not report["notes"]  # real merges: usable by llama.cpp as written

@@ -25,8 +25,10 @@ IDS = torch.tensor([[256, 72, 101, 108, 108, 111, 44, 32, 119, 111, 114, 108, 10
 
 
 @pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("FASTPRUNE_CACHE", str(tmp_path / "cache"))
+def _cache(tmp_path, monkeypatch, request):
+    # tiny-model tests get a private cache; embedded ones share the usual one (converted once per machine)
+    if not request.node.get_closest_marker("embedded"):
+        monkeypatch.setenv("FASTPRUNE_CACHE", str(tmp_path / "cache"))
 
 
 def _gguf_file(tmp_path, family: str, layers: int = 4, qtype: str = "f32"):

@@ -40,7 +40,6 @@ def read_gguf_fields(path: str | Path) -> dict:
         if key.startswith("tokenizer.ggml.") and key.split(".")[-1] in ("tokens", "merges", "token_type", "scores"):
             continue
         fields[key] = field.contents()
-    fields["__tensor_names__"] = [t.name for t in reader.tensors]
     return fields
 
 
