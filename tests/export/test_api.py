@@ -51,16 +51,26 @@ def test_cli_exports_pruned_checkpoint_verified(tmp_path, pruned, capsys, family
     assert v["max_rel_logit_diff"] <= verify.TOLERANCE[qtype] and v["top1_agreement"] > 0.9
     if qtype == "f32":
         assert v["max_rel_logit_diff"] < 1e-6
+    assert v["weights_max_abs_diff"] < 1e-6
     assert "commit" in report["provenance"] and report["type"] == qtype
     assert read_gguf_fields(out)[f"{report['architecture']}.block_count"] == 3
 
 
 def test_failed_verification_leaves_nothing(tmp_path, pruned, monkeypatch):
     src = pruned("llama")
-    # a writer bug llama.cpp would also hit; at f32 it cannot hide in quantisation noise
+    # a writer bug llama.cpp would also hit; its logit error on a tiny random model is within q8_0's
+    # tolerance, the weight check still names the tensors
     monkeypatch.setattr(gguf_writer, "_permute", lambda w, n: w)
-    with pytest.raises(FastpruneError, match="logits differ by .* over the f32 tolerance"):
-        export_gguf(str(src), tmp_path / "o" / "m.gguf", qtype="f32")
+    with pytest.raises(FastpruneError, match=r"differ from what q8_0 stores for \['model.layers.0.self_attn.q_proj"):
+        export_gguf(str(src), tmp_path / "o" / "m.gguf", qtype="q8_0")
+    assert _leftovers(tmp_path / "o") == []
+
+
+def test_logit_tolerance_is_enforced(tmp_path, pruned, monkeypatch):
+    src = pruned("qwen2")
+    monkeypatch.setitem(verify.TOLERANCE, "f16", 1e-9)
+    with pytest.raises(FastpruneError, match="logits differ by .* over the f16 tolerance"):
+        export_gguf(str(src), tmp_path / "o" / "m.gguf", qtype="f16")
     assert _leftovers(tmp_path / "o") == []
 
 

@@ -164,16 +164,32 @@ def _add_tensors(writer, model, arch, layout: GgufLayout, qtype: str) -> dict:
     return types
 
 
-def _add_one(writer, name: str, data: np.ndarray, qtype: str) -> str:
+def tensor_type(shape: tuple[int, ...], qtype: str):
+    """The ggml type a tensor of ``shape`` is stored in for the requested ``qtype``."""
     import gguf
 
     q = gguf.GGMLQuantizationType
-    if data.ndim < 2 or qtype == "f32":
-        target = q.F32
-    elif qtype == "q8_0" and data.shape[-1] % gguf.GGML_QUANT_SIZES[q.Q8_0][0] == 0:
-        target = q.Q8_0
-    else:
-        target = q.F16
+    if len(shape) < 2 or qtype == "f32":
+        return q.F32
+    if qtype == "q8_0" and shape[-1] % gguf.GGML_QUANT_SIZES[q.Q8_0][0] == 0:
+        return q.Q8_0
+    return q.F16
+
+
+def stored_values(tensor: torch.Tensor, qtype: str) -> torch.Tensor:
+    """What a reader gets back for ``tensor`` once written as ``qtype``: the exact reference for checks."""
+    import gguf
+
+    data = tensor.detach().to(torch.float32).cpu().numpy()
+    target = tensor_type(data.shape, qtype)
+    back = gguf.quants.dequantize(gguf.quants.quantize(data, target), target)
+    return torch.from_numpy(np.ascontiguousarray(back, dtype=np.float32)).reshape(tensor.shape)
+
+
+def _add_one(writer, name: str, data: np.ndarray, qtype: str) -> str:
+    import gguf
+
+    target = tensor_type(data.shape, qtype)
     packed = gguf.quants.quantize(data.astype(np.float32), target)
     writer.add_tensor(name, packed, raw_dtype=target)
     return target.name

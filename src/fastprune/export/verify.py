@@ -2,7 +2,9 @@
 
 1. transformers' GGUF loader (through ``fastprune.models.gguf.load_gguf``) rebuilds the model: depth and
    per-layer attention pattern must equal the checkpoint's, the rebuilt tokenizer must encode the probe
-   texts to the same ids, and the logits on them must agree within the type's tolerance;
+   texts to the same ids, every weight must equal exactly what its ggml type stores for the checkpoint's
+   weight (so a layout bug cannot hide in quantisation noise), and the logits on the probes must agree
+   with the checkpoint's within the type's tolerance (that is the cost of the type);
 2. when ``llama-cpp-python`` is installed, llama.cpp's greedy continuation of the probe ids must equal
    HF's for the first ``LLAMA_CPP_TOKENS`` tokens (skipped, with the reason, when it is not).
 
@@ -52,6 +54,10 @@ def verify_gguf(path, model, tokenizer, qtype: str) -> dict:
     ids = probe_ids(tokenizer)
     if probe_ids(gguf_tokenizer) != ids:
         problems.append("the tokenizer rebuilt from the GGUF encodes the probe texts differently")
+    weights_diff, bad = _weights_check(model, reloaded, qtype)
+    if bad:
+        problems.append(f"weights read back differ from what {qtype} stores for {bad} "
+                        "(a name or layout mapping error)")
     if problems:
         raise FastpruneError(f"GGUF verification of {path} failed: " + "; ".join(problems))
     worst, top1_same, positions = 0.0, 0, 0
@@ -63,6 +69,7 @@ def verify_gguf(path, model, tokenizer, qtype: str) -> dict:
     result = {
         "reloaded_with": "transformers GGUF loader",
         "num_layers": got_cfg.num_hidden_layers,
+        "weights_max_abs_diff": weights_diff,
         "max_rel_logit_diff": worst,
         "tolerance": TOLERANCE[qtype],
         "top1_agreement": top1_same / positions,
@@ -76,6 +83,26 @@ def verify_gguf(path, model, tokenizer, qtype: str) -> dict:
         )
     result["llama_cpp"] = llama_cpp_check(path, model, ids)
     return result
+
+
+def _weights_check(model, reloaded, qtype: str) -> tuple[float, list[str]]:
+    """Every reloaded weight against the exact value its ggml type stores (quantised and de-quantised
+    here with the same ``gguf.quants``): quantisation cannot hide a permuted or misnamed tensor."""
+    from fastprune.export.gguf_writer import stored_values
+
+    got = reloaded.state_dict()
+    worst, bad = 0.0, []
+    for name, tensor in model.state_dict().items():
+        if name not in got or got[name].shape != tensor.shape:
+            bad.append(name)
+            continue
+        expected = stored_values(tensor, qtype)
+        # Gemma norms go through 1 + w and back: float32 rounding of that sum is the only slack
+        diff = (got[name].float() - expected).abs().max().item()
+        worst = max(worst, diff)
+        if diff > 1e-6 * (1.0 + expected.abs().max().item()):
+            bad.append(name)
+    return worst, bad[:3]
 
 
 def llama_cpp_check(path, model, ids: list[list[int]]) -> dict:
