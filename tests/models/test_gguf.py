@@ -75,6 +75,10 @@ def test_conversion_happens_once_and_is_keyed_by_content(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gguf_mod, "convert_gguf", refuse)
     assert load_model(str(path)).path == first
+    copy = tmp_path / "elsewhere" / "renamed.gguf"  # same content, another path and name: same conversion
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    assert load_model(str(copy)).path == first
     write_gguf(tiny_model("qwen3", 2), byte_tokenizer(), path, "f32")  # same name, new content
     with pytest.raises(AssertionError, match="converted again"):
         load_model(str(path))
@@ -146,7 +150,7 @@ def test_embedded_gguf_path_is_the_embedded_model(tmp_path):
 
     by_name = load_model("smollm2-135m", dtype="float32")
     by_path = load_model(str(embedded_gguf_path()), dtype="float32")
-    assert by_name.path == embedded_checkpoint_dir() and by_path.path.parent == by_name.path.parent
+    assert by_path.path == by_name.path == embedded_checkpoint_dir()  # one conversion, found by hash
     ids = torch.tensor([[1, 504, 3253, 28, 2]])
     with torch.no_grad():
         torch.testing.assert_close(by_path.model(ids).logits, by_name.model(ids).logits, rtol=0, atol=0)

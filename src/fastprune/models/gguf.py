@@ -167,13 +167,25 @@ def _plain_copy(model):
 
 
 def gguf_cache_dir(path: str | Path, name: str | None = None) -> Path:
-    """Cache dir of the checkpoint converted from ``path``: ``models/<name or stem>-<sha256 prefix>``."""
+    """Cache dir of the checkpoint converted from ``path``: ``models/<label>-<sha256 prefix>``.
+
+    The hash is the key; the label (``name``, else the file's stem) only makes the dir readable, so the
+    same content reached under another name or label finds the conversion already there.
+    """
     from fastprune.models.embedded import cache_dir
 
     path = Path(path).resolve()
     stat = path.stat()
     digest = _file_digest(str(path), stat.st_size, stat.st_mtime_ns)[:_HASH_DIGITS]
-    return cache_dir() / "models" / f"{name or path.stem}-{digest}"
+    models = cache_dir() / "models"
+    for existing in sorted(models.glob(f"*-{digest}")) if models.is_dir() else ():
+        if _is_complete(existing):
+            return existing
+    return models / f"{name or path.stem}-{digest}"
+
+
+def _is_complete(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and any(folder.glob("*.safetensors"))
 
 
 @functools.lru_cache(maxsize=64)
@@ -187,8 +199,8 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
 def cached_gguf_checkpoint(path: str | Path, name: str | None = None) -> Path:
     """The cached safetensors checkpoint of the GGUF at ``path``, converting it on first use.
 
-    Keyed by the file's content hash: a file edited in place gets a fresh conversion, the same file
-    under another name reuses nothing but is still converted only once.
+    Keyed by the file's content hash: a file edited in place gets a fresh conversion, the same content
+    under another path or name reuses the one conversion.
     """
     from fastprune.utils_io import atomic_directory
 
@@ -196,7 +208,7 @@ def cached_gguf_checkpoint(path: str | Path, name: str | None = None) -> Path:
     if not path.is_file():
         raise FastpruneError(f"GGUF file not found: {path}")
     target = gguf_cache_dir(path, name)
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+    if _is_complete(target):
         return target
     _require_gguf(path)
     print(f"fastprune: converting {path.name} once into {target} (later loads reuse it)", file=sys.stderr)
