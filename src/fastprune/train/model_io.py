@@ -45,13 +45,13 @@ def _load_quantized(cfg: TrainConfig, env: DistEnv):
     from transformers import AutoModelForCausalLM
 
     from fastprune.models import LoadedModel, parse_model_spec
-    from fastprune.models.embedded import ensure_embedded_checkpoint
+    from fastprune.models.loader import checkpoint_path
 
     spec = parse_model_spec(cfg.model)
-    if spec.kind not in ("embedded", "local", "hub"):
+    if spec.kind not in ("embedded", "local", "hub", "gguf"):
         raise FastpruneError(f"--mode qlora quantises a saved checkpoint; {cfg.model!r} is a {spec.kind} spec. "
                              "Save it with 'fastprune prune' first, or use --mode lora")
-    path = str(ensure_embedded_checkpoint()) if spec.kind == "embedded" else spec.value
+    path = str(checkpoint_path(spec))
     from transformers import AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(path, quantization_config=qlora_quantization_config(),
@@ -100,11 +100,10 @@ def _qlora_plain_model(setup: ModeSetup, cfg: TrainConfig, lora_kwargs: dict) ->
     from transformers import AutoModelForCausalLM
 
     from fastprune.models import parse_model_spec
-    from fastprune.models.embedded import ensure_embedded_checkpoint
+    from fastprune.models.loader import checkpoint_path
 
     adapters = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(setup.model).items()}
-    spec = parse_model_spec(cfg.model)
-    path = str(ensure_embedded_checkpoint()) if spec.kind == "embedded" else spec.value
+    path = str(checkpoint_path(parse_model_spec(cfg.model)))
     base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, trust_remote_code=cfg.trust_remote_code)
     peft_model = wrap_lora(base, **lora_kwargs)
     set_peft_model_state_dict(peft_model, adapters)
