@@ -23,11 +23,19 @@ def test_eval_two_tiny_models_writes_scores_samples_and_table(tmp_path, capsys, 
         assert 0.0 <= model["piqa"]["acc"] <= 1.0 and model["ppl"]["ppl"] > 1
         wanted = {"exact_match", "first_digit_acc", "rep2", "rep3", "rep4", "mean_len_words"}
         assert wanted <= set(model["arith"])
+        for task, metric in [("arith", "exact_match"), ("piqa", "acc_norm"), ("ppl", "ppl"), ("mc:mc", "acc")]:
+            low, high = model[task]["ci95"][metric]
+            assert low <= model[task][metric] <= high
+        assert model["piqa"]["chance"]["acc_norm"] == 0.5
     samples = out / "samples" / "1_tiny_llama_1" / "parens.jsonl"
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
-    assert len(rows) == 3 and {"prompt", "generation", "extracted", "correct"} <= set(rows[0])
+    assert len(rows) == 3 and {"id", "prompt", "generation", "extracted", "correct"} <= set(rows[0])
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert comparison["base"] == "tiny:llama:3"
+    assert set(comparison["comparisons"]["tiny:llama:1"]) == {"arith", "parens", "piqa", "ppl", "mc:mc"}
     printed = capsys.readouterr().out
     assert "tiny:llama:1 keeps" in printed or "(n/a)" in printed
+    assert "tiny:llama:1 vs tiny:llama:3 on piqa: difference" in printed
     assert printed.strip() == (out / "table.txt").read_text().strip()
     run = json.loads((out / "run.json").read_text())
     assert run["limit"] == 3 and set(run["seconds"]["tiny:llama:1"]) >= {"load", "arith", "ppl"}

@@ -12,8 +12,14 @@ import random
 import re
 from dataclasses import dataclass
 
-from fastprune.evaluate.probes import first_token_choice, generation_metrics, grouped_accuracy, mean
-from fastprune.evaluate.task import EvalOptions, TaskResult
+from fastprune.evaluate.probes import (
+    first_token_choice,
+    generation_metrics,
+    grouped_accuracy,
+    grouped_item_metrics,
+    mean,
+)
+from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult
 
 KINDS = ("1dc", "add1", "add2", "add3", "sub1", "sub2", "sub3", "mul1", "mul2", "mul3")
 DEFAULT_SIZE = 300
@@ -92,10 +98,11 @@ class ArithTask:
         # the answer follows "A:" after a space, as in the shots; the probe must read the same position
         first = [c.strip() for c in first_token_choice(lm, prompts, [" " + c for c in FIRST_CHARS])]
         samples = []
-        for p, text, g, f in zip(problems, texts, gens, first, strict=True):
+        for i, (p, text, g, f) in enumerate(zip(problems, texts, gens, first, strict=True)):
             got = parse_answer(g.text)
             samples.append({
-                "kind": p.kind, "prompt": text, "generation": g.text, "extracted": got, "target": p.answer,
+                "id": f"s{seed}-{i}", "kind": p.kind,
+                "prompt": text, "generation": g.text, "extracted": got, "target": p.answer,
                 "correct": got == p.answer, "first_digit_pred": f,
                 "first_digit_correct": f == str(p.answer)[0],
                 "finish_reason": g.finish_reason, "num_tokens": g.num_tokens,
@@ -106,4 +113,8 @@ class ArithTask:
             **grouped_accuracy(samples, "kind"),
             **generation_metrics(samples),
         }
-        return TaskResult(metrics, len(samples), samples, primary="exact_match")
+        items = {"exact_match": ItemMetric("correct"), "first_digit_acc": ItemMetric("first_digit_correct"),
+                 **grouped_item_metrics(samples, "kind")}
+        # exact match of an open integer answer: a guess is essentially never right
+        chance = {"exact_match": 0.0, "first_digit_acc": 1 / len(FIRST_CHARS)}
+        return TaskResult(metrics, len(samples), samples, primary="exact_match", item_metrics=items, chance=chance)

@@ -1,4 +1,5 @@
-"""``fastprune eval MODEL [MODEL ...] --tasks arith,parens,gsm8k,piqa,ppl,humaneval --out DIR``.
+"""``fastprune eval MODEL [MODEL ...] --tasks arith,parens,gsm8k,piqa,ppl,humaneval --out DIR``, and
+``fastprune eval compare A B [--out DIR]`` (paired comparison of two finished evaluations).
 
 Module-level imports stay light (no torch) so ``fastprune --help`` is fast.
 """
@@ -24,11 +25,14 @@ def register(subparsers, name: str, help_text: str) -> None:
         name, help=help_text, description=help_text,
         epilog="Tasks: arith, parens, gsm8k, gsm8k_fewshot, piqa, ppl, humaneval, math500, mbpp, xsum, "
                "mc:PATH, lm_eval:NAME (lm-evaluation-harness, if installed). "
-               "The first model is the base every other model is compared with.",
+               "The first model is the base every other model is compared with. "
+               "'fastprune eval compare A B' compares two finished evaluations (output folders or their "
+               "scores.json) item by item: paired test, p-value and whether the difference is resolved.",
     )
     p.add_argument("models", nargs="+", metavar="MODEL", help="model specs (see 'fastprune info --help')")
     p.add_argument("--tasks", default="arith,parens,gsm8k,piqa,ppl,humaneval", help="comma-separated tasks")
-    p.add_argument("--out", required=True, type=Path, help="output folder (scores.json, samples/, table.txt)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (scores.json, samples/, table.txt); required except for compare")
     p.add_argument("--limit", type=int, default=None, help="first N items of each task (quick runs)")
     p.add_argument("--seed", type=int, default=0, help="seed of generated probes and of sampling")
     p.add_argument("--batch-size", type=int, default=8, help="generation and scoring batch size")
@@ -81,9 +85,19 @@ def options_from_args(args):
 
 
 def run(args) -> int:
+    from fastprune.errors import FastpruneError
     from fastprune.evaluate.registry import make_tasks
     from fastprune.evaluate.runner import run_eval
 
+    if args.models[0] == "compare":
+        if len(args.models) != 3:
+            raise FastpruneError("usage: fastprune eval compare A B (two eval output folders or scores.json)")
+        from fastprune.evaluate.compare import run_compare
+
+        run_compare(args.models[1], args.models[2], out=args.out)
+        return 0
+    if args.out is None:
+        raise FastpruneError("--out is required: the folder for scores.json, samples/ and table.txt")
     options = options_from_args(args)
     # before any model loads: bad names / files fail fast
     tasks = make_tasks(args.tasks, options, args.lm_eval_include)

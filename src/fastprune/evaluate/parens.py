@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from fastprune.evaluate.probes import generation_metrics, grouped_accuracy, mean
-from fastprune.evaluate.task import EvalOptions, TaskResult
+from fastprune.evaluate.probes import generation_metrics, grouped_accuracy, grouped_item_metrics, mean
+from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult
 
 PAIRS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = set(PAIRS.values())
@@ -98,10 +98,11 @@ class ParensTask:
         prompts = [lm.prompt_ids(t) for t in texts]
         gens = lm.generate(prompts, self.max_new_tokens, seed=seed, stop_strings=("\n",))
         samples = []
-        for p, text, g in zip(problems, texts, gens, strict=True):
+        for i, (p, text, g) in enumerate(zip(problems, texts, gens, strict=True)):
             got = parse_closing(g.text)
             samples.append({
-                "depth": p.depth, "prompt": text, "generation": g.text, "extracted": got, "target": p.answer,
+                "id": f"s{seed}-{i}", "depth": p.depth,
+                "prompt": text, "generation": g.text, "extracted": got, "target": p.answer,
                 "correct": got == p.answer, "finish_reason": g.finish_reason, "num_tokens": g.num_tokens,
             })
         metrics = {
@@ -109,4 +110,7 @@ class ParensTask:
             **grouped_accuracy(samples, "depth"),
             **generation_metrics(samples),
         }
-        return TaskResult(metrics, len(samples), samples, primary="exact_match")
+        items = {"exact_match": ItemMetric("correct"), **grouped_item_metrics(samples, "depth")}
+        # an open bracket sequence: a guess is essentially never exactly right
+        return TaskResult(metrics, len(samples), samples, primary="exact_match", item_metrics=items,
+                          chance={"exact_match": 0.0})

@@ -1,9 +1,11 @@
 """Run tasks over models: load each model once, run every task, write samples and scores as they finish.
 
-Layout of ``out``: ``scores.json`` (``{model: {task: {metric: value, "n": count}}}``), ``run.json``
-(arguments, versions, seconds per task) and ``samples/<model>/<task>.jsonl`` (one record per sample:
-prompt, generation, extracted answer, correct, ...). Each file is written atomically after every task,
-so an interrupted run keeps what it finished.
+Layout of ``out``: ``scores.json`` (``{model: {task: {metric: value, "n": count, "ci95": ...}}}``),
+``run.json`` (arguments, provenance, seconds per task, each task's primary and per-item metrics),
+``samples/<model>/<task>.jsonl`` (one record per sample with its ``id``: prompt, generation, extracted
+answer, correct, ...) and, with two or more models, ``comparison.json`` (every model against the first,
+paired on the same items). Each file is written atomically after every task, so an interrupted run keeps
+what it finished.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
+from fastprune.evaluate.compare import compare_samples
+from fastprune.evaluate.items import item_metrics_of, spec_to_dict, with_ids
 from fastprune.evaluate.lm import EvalModel
 from fastprune.evaluate.report import format_table, slug, task_scores
 from fastprune.evaluate.task import EvalOptions, Task
+from fastprune.provenance import run_provenance
 from fastprune.utils_io import atomic_write_json, atomic_write_text
 
 
@@ -64,7 +69,9 @@ def run_eval(
     meta = {"models": list(models), "tasks": [t.name for t in tasks], "limit": limit, "seed": seed,
             "batch_size": batch_size, "dtype": dtype, "device": device,
             "options": {k: str(v) for k, v in asdict(options or EvalOptions()).items()}, "seconds": {},
-            "primary": {}}
+            "primary": {}, "item_metrics": {}, "provenance": run_provenance()}
+    base_samples: dict[str, list[dict]] = {}  # the first model's records, for the paired comparisons
+    comparisons: dict[str, dict] = {}
     for mi, spec in enumerate(models):
         start = time.monotonic()
         loaded = loader(spec)
@@ -77,13 +84,25 @@ def run_eval(
             start = time.monotonic()
             result = task.run(lm, limit, seed)
             seconds = time.monotonic() - start
-            scores[spec][task.name] = task_scores(result)
+            result.samples = with_ids(result.samples)
+            scores[spec][task.name] = task_scores(result, seed=seed)
+            specs = item_metrics_of(result)
+            meta["item_metrics"].setdefault(task.name, {k: spec_to_dict(v) for k, v in specs.items()})
             primaries.setdefault(task.name, (result.primary, result.higher_is_better))
             # Recorded so readers of the output (e.g. the `fastprune run` report) use the task's own choice.
             meta["primary"][task.name] = {"metric": primaries[task.name][0],
                                           "higher_is_better": primaries[task.name][1]}
             meta["seconds"][spec][task.name] = round(seconds, 3)
             atomic_write_text(model_dir / f"{slug(task.name)}.jsonl", _jsonl(result.samples))
+            if mi == 0:
+                base_samples[task.name] = result.samples
+            elif task.name in base_samples and result.primary in specs:
+                comparisons.setdefault(spec, {})[task.name] = compare_samples(
+                    base_samples[task.name], result.samples, specs[result.primary], result.higher_is_better,
+                    seed=seed, where=f"{spec} {task.name}")
+                atomic_write_json(out / "comparison.json", {
+                    "base": models[0], "provenance": meta["provenance"],
+                    "comparisons": {m: {t: c.as_dict() for t, c in by.items()} for m, by in comparisons.items()}})
             atomic_write_json(out / "scores.json", scores)
             atomic_write_json(out / "run.json", meta)
             primary = result.metrics.get(result.primary, float("nan"))
@@ -91,7 +110,7 @@ def run_eval(
                 file=sys.stderr)
         del lm, loaded
         gc.collect()
-    table = format_table(scores, primaries)
+    table = format_table(scores, primaries, comparisons)
     atomic_write_text(out / "table.txt", table + "\n")
     log(table)
     return scores

@@ -16,6 +16,7 @@ Every interval is 95% (``CONFIDENCE``); every resampling is seeded so a report i
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,8 +52,11 @@ def bootstrap_interval(samples: Sequence[Sequence[float]], statistic, confidence
     point = float(statistic(*arrays, axis=-1))
     if n == 1 or all(np.all(a == a[0]) for a in arrays):  # nothing to resample: the value is the interval
         return (point, point)
-    res = stats.bootstrap(tuple(arrays), statistic, paired=True, vectorized=True, confidence_level=confidence,
-                          n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed))
+    with warnings.catch_warnings():  # degenerate resamples (e.g. a ratio over a zero base) come back as nan
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.bootstrap(tuple(arrays), statistic, paired=True, vectorized=True, confidence_level=confidence,
+                              n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed))
     return (float(res.confidence_interval.low), float(res.confidence_interval.high))
 
 
