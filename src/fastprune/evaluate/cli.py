@@ -23,7 +23,7 @@ def _ints(text: str) -> tuple[int, ...]:
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(
         name, help=help_text, description=help_text,
-        epilog="Tasks: arith, parens, gsm8k, gsm8k_fewshot, piqa, ppl, humaneval, math500, mbpp, xsum, "
+        epilog="Tasks: arith, arith_1dc, parens, gsm8k, gsm8k_fewshot, piqa, ppl, humaneval, math500, mbpp, xsum, "
                "mc:PATH, lm_eval:NAME (lm-evaluation-harness, if installed). "
                "The first model is the base every other model is compared with. "
                "'fastprune eval compare A B' compares two finished evaluations (output folders or their "
