@@ -12,6 +12,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from fastprune.errors import FastpruneError
 from fastprune.evaluate.probes import (
     first_token_choice,
     generation_metrics,
@@ -51,10 +52,10 @@ def make_problem(kind: str, rng: random.Random) -> Problem:
     return Problem(kind, f"What is {a} {word} {b}?", fn(a, b))
 
 
-def make_problems(n: int, seed: int) -> list[Problem]:
-    """``n`` problems cycling through the kinds, reproducible from ``seed``."""
+def make_problems(n: int, seed: int, kinds: tuple[str, ...] = KINDS) -> list[Problem]:
+    """``n`` problems cycling through ``kinds``, reproducible from ``seed``."""
     rng = random.Random(f"arith-{seed}")
-    return [make_problem(KINDS[i % len(KINDS)], rng) for i in range(n)]
+    return [make_problem(kinds[i % len(kinds)], rng) for i in range(n)]
 
 
 def build_prompt(problem: Problem, shots: list[Problem]) -> str:
@@ -79,9 +80,13 @@ class ArithTask:
     def __init__(self, options: EvalOptions):
         self.shots = options.arith_shots
         self.max_new_tokens = options.max_new_tokens or 8
+        self.kinds = tuple(options.arith_kinds or KINDS)
+        unknown = [k for k in self.kinds if k not in KINDS]
+        if unknown or not self.kinds:
+            raise FastpruneError(f"--arith-kinds: unknown kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
 
     def run(self, lm, limit: int | None, seed: int) -> TaskResult:
-        problems = make_problems(DEFAULT_SIZE if limit is None else limit, seed)
+        problems = make_problems(DEFAULT_SIZE if limit is None else limit, seed, self.kinds)
         shot_rng = random.Random(f"arith-shots-{seed}")
         texts = []
         for p in problems:

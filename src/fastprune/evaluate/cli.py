@@ -20,6 +20,13 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def _names(text: str) -> tuple[str, ...]:
+    values = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return values
+
+
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(
         name, help=help_text, description=help_text,
@@ -60,6 +67,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     g.add_argument("--lm-eval-include", type=Path, action="append", default=[], metavar="DIR",
                    help="folder of local lm-eval task YAMLs for lm_eval:NAME tasks (repeatable)")
     g.add_argument("--parens-depths", type=_ints, default=(2, 4, 6, 8), help="open depths to probe")
+    g.add_argument("--arith-kinds", type=_names, default=None,
+                   help="arith kinds to cycle through, e.g. add1,sub1,1dc (default: all ten)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -80,7 +89,7 @@ def options_from_args(args):
         mbpp_file=args.mbpp_file, math500_file=args.math500_file, xsum_file=args.xsum_file,
         humaneval_samples=args.humaneval_samples, humaneval_temperature=args.humaneval_temperature,
         pass_k=args.pass_k, sandbox_timeout=args.sandbox_timeout, sandbox_memory_mb=args.sandbox_memory_mb,
-        sandbox_workers=args.sandbox_workers, parens_depths=args.parens_depths,
+        sandbox_workers=args.sandbox_workers, parens_depths=args.parens_depths, arith_kinds=args.arith_kinds,
     )
 
 

@@ -64,6 +64,7 @@ class EvalOptions:
     sandbox_memory_mb: int = 1024
     sandbox_workers: int = 2
     arith_shots: int = 4
+    arith_kinds: tuple[str, ...] | None = None  # None: every kind of fastprune.evaluate.arith.KINDS
     parens_shots: int = 3
     parens_depths: tuple[int, ...] = (2, 4, 6, 8)
 
