@@ -50,3 +50,24 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("model: [unclosed")
     with pytest.raises(FastpruneError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_several_strategies_prune_train_and_evaluate_each_variant(tmp_path):
+    from fastprune.pipeline.steps import build_steps
+
+    config = config_from_dict({"prune": {"strategy": ["block", "reverse"], "ratios": [0.1, 0.2]}})
+    steps = build_steps(config, tmp_path)
+    names = [s.name for s in steps]
+    for tag in ("block-r10", "block-r20", "reverse-r10", "reverse-r20"):
+        assert f"prune/{tag}" in names and f"train/{tag}" in names and f"evaluate/pruned-{tag}" in names
+        assert f"evaluate/recovered-{tag}" in names
+    reverse = next(s for s in steps if s.name == "prune/reverse-r20")
+    assert reverse.argv[reverse.argv.index("--strategy") + 1] == "reverse" and "--importance" not in reverse.argv
+    bench = next(s for s in steps if s.name == "bench")
+    assert sum(str(tmp_path / "prune") in a for a in bench.argv) == 4
+    # one strategy keeps the layout of earlier runs
+    assert "prune/r25" in [s.name for s in build_steps(config_from_dict({}), tmp_path)]
+    with pytest.raises(FastpruneError, match="distinct names"):
+        config_from_dict({"prune": {"strategy": ["block", "block"]}})
+    with pytest.raises(FastpruneError, match="'bi' needs the calibrate stage"):
+        config_from_dict({"stages": ["prune"], "prune": {"strategy": ["reverse", "bi"]}})
