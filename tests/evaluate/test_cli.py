@@ -49,6 +49,8 @@ def test_eval_two_tiny_models_writes_scores_samples_and_table(tmp_path, capsys, 
         (["--limit", "0"], "--limit must be >= 1"),
         (["--max-new-tokens", "0"], "--max-new-tokens"),
         (["--batch-size", "0"], "--batch-size"),
+        (["--task-limits", "piqa=3"], "--task-limits names piqa, which --tasks does not run"),
+        (["--task-limits", "parens=0"], "--task-limits must be >= 1"),
     ],
 )
 def test_bad_input_is_one_error_line(tmp_path, capsys, args, message):
@@ -72,3 +74,20 @@ def test_embedded_piqa_through_the_cli(tmp_path, embedded, shared_data):
     scores = json.loads((out / "scores.json").read_text())["smollm2-135m"]["piqa"]
     # SmolLM2-135M scores ~0.68 on PIQA; a scoring bug (misaligned continuation) lands near chance
     assert scores["n"] == 24 and scores["acc_norm"] > 0.55
+
+
+def test_task_limits_parse_and_override_the_limit(tmp_path):
+    import argparse
+
+    from fastprune.evaluate.cli import _task_limits
+
+    assert _task_limits("piqa=600, ppl=24,mc:x.jsonl=5") == {"piqa": 600, "ppl": 24, "mc:x.jsonl": 5}
+    for bad in ("piqa", "=3", "piqa=x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _task_limits(bad)
+    out = tmp_path / "o"
+    assert main(["eval", "tiny:llama:1", "--tasks", "arith,arith_1dc", "--limit", "2", "--task-limits",
+                 "arith_1dc=5", "--out", str(out), "--max-new-tokens", "2", "--no-progress"]) == 0
+    scores = json.loads((out / "scores.json").read_text())["tiny:llama:1"]
+    assert scores["arith"]["n"] == 2 and scores["arith_1dc"]["n"] == 5
+    assert json.loads((out / "run.json").read_text())["task_limits"] == {"arith_1dc": 5}

@@ -71,3 +71,16 @@ def test_several_strategies_prune_train_and_evaluate_each_variant(tmp_path):
         config_from_dict({"prune": {"strategy": ["block", "block"]}})
     with pytest.raises(FastpruneError, match="'bi' needs the calibrate stage"):
         config_from_dict({"stages": ["prune"], "prune": {"strategy": ["reverse", "bi"]}})
+
+
+def test_task_limits_reach_the_eval_command(tmp_path):
+    from fastprune.pipeline.steps import build_steps
+
+    config = config_from_dict({"evaluate": {"tasks": ["piqa", "ppl"], "limit": 100,
+                                            "task_limits": {"ppl": 8}}})
+    step = next(s for s in build_steps(config, tmp_path) if s.name == "evaluate/base")
+    assert step.argv[step.argv.index("--task-limits") + 1] == "ppl=8"
+    with pytest.raises(FastpruneError, match="not in evaluate.tasks"):
+        config_from_dict({"evaluate": {"tasks": ["piqa"], "task_limits": {"ppl": 8}}})
+    with pytest.raises(FastpruneError, match="item counts >= 1"):
+        config_from_dict({"evaluate": {"tasks": ["piqa"], "task_limits": {"piqa": 0}}})

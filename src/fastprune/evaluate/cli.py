@@ -20,6 +20,19 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def _task_limits(text: str) -> dict[str, int]:
+    out = {}
+    for part in (x.strip() for x in text.split(",") if x.strip()):
+        name, sep, value = part.rpartition("=")
+        try:
+            out[name] = int(value)
+        except ValueError:
+            name = ""
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"expected TASK=N pairs, got {part!r}")
+    return out
+
+
 def _names(text: str) -> tuple[str, ...]:
     values = tuple(x.strip() for x in text.split(",") if x.strip())
     if not values:
@@ -41,6 +54,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (scores.json, samples/, table.txt); required except for compare")
     p.add_argument("--limit", type=int, default=None, help="first N items of each task (quick runs)")
+    p.add_argument("--task-limits", type=_task_limits, default={}, metavar="TASK=N,...",
+                   help="per-task item counts overriding --limit, e.g. piqa=600,ppl=24")
     p.add_argument("--seed", type=int, default=0, help="seed of generated probes and of sampling")
     p.add_argument("--batch-size", type=int, default=8, help="generation and scoring batch size")
     p.add_argument("--max-new-tokens", type=int, default=None, help="override every task's generation budget")
@@ -113,5 +128,6 @@ def run(args) -> int:
     run_eval(
         args.models, tasks, args.out, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
         dtype=args.dtype, device=args.device, options=options, progress=not args.no_progress,
+        task_limits=args.task_limits,
     )
     return 0

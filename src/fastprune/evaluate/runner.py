@@ -45,10 +45,13 @@ def run_eval(
     loader=None,
     progress: bool = True,
     log=print,
+    task_limits: dict[str, int] | None = None,
 ) -> dict:
     """Evaluate every model on every task; returns the scores dict (also in ``out/scores.json``).
 
     ``loader`` (spec -> LoadedModel) defaults to ``fastprune.models.load_model``; tests pass tiny models.
+    ``task_limits`` (task name -> N) overrides ``limit`` for those tasks: a study can size each task to
+    the difference it must resolve (hundreds of PIQA items, a few dozen perplexity windows).
     """
     if not models:
         raise FastpruneError("give at least one model to evaluate")
@@ -56,6 +59,12 @@ def run_eval(
         raise FastpruneError("the same model is listed twice; each model is a column of the comparison")
     if limit is not None and limit < 1:
         raise FastpruneError(f"--limit must be >= 1, got {limit}")
+    task_limits = dict(task_limits or {})
+    unknown = sorted(set(task_limits) - {t.name for t in tasks})
+    if unknown:
+        raise FastpruneError(f"--task-limits names {', '.join(unknown)}, which --tasks does not run")
+    if any(n < 1 for n in task_limits.values()):
+        raise FastpruneError(f"--task-limits must be >= 1, got {task_limits}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if loader is None:
@@ -66,7 +75,8 @@ def run_eval(
 
     scores: dict[str, dict] = {}
     primaries: dict[str, tuple[str, bool]] = {}
-    meta = {"models": list(models), "tasks": [t.name for t in tasks], "limit": limit, "seed": seed,
+    meta = {"models": list(models), "tasks": [t.name for t in tasks], "limit": limit,
+            "task_limits": task_limits, "seed": seed,
             "batch_size": batch_size, "dtype": dtype, "device": device,
             "options": {k: str(v) for k, v in asdict(options or EvalOptions()).items()}, "seconds": {},
             "primary": {}, "item_metrics": {}, "provenance": run_provenance()}
@@ -82,7 +92,7 @@ def run_eval(
         for task in tasks:
             log(f"[{spec}] {task.name} ...", file=sys.stderr)
             start = time.monotonic()
-            result = task.run(lm, limit, seed)
+            result = task.run(lm, task_limits.get(task.name, limit), seed)
             seconds = time.monotonic() - start
             result.samples = with_ids(result.samples)
             scores[spec][task.name] = task_scores(result, seed=seed)

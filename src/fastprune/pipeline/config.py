@@ -66,6 +66,7 @@ class TrainConfig:
 class EvaluateConfig:
     tasks: list[str] = dc_field(default_factory=lambda: ["arith", "parens", "piqa", "gsm8k", "ppl"])
     limit: int | None = 50
+    task_limits: dict[str, int] = dc_field(default_factory=dict)  # per-task item counts overriding limit
     batch_size: int = 8
     max_new_tokens: int | None = None
     extra_args: list[str] = dc_field(default_factory=list)
@@ -111,6 +112,14 @@ class RunConfig:
                 "reverse", "explicit", "iterative"
             ):
                 raise FastpruneError(f"prune strategy {strategy!r} needs the calibrate stage")
+        limits = self.evaluate.task_limits
+        if not isinstance(limits, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1 for k, v in limits.items()
+        ):
+            raise FastpruneError(f"evaluate.task_limits must map task names to item counts >= 1, got {limits!r}")
+        stray = sorted(set(limits) - set(self.evaluate.tasks))
+        if stray:
+            raise FastpruneError(f"evaluate.task_limits names {', '.join(stray)}, not in evaluate.tasks")
         if not self.prune.ratios or any(not 0 < r < 1 for r in self.prune.ratios):
             raise FastpruneError(f"prune.ratios must be fractions in (0, 1), got {self.prune.ratios}")
 

@@ -98,6 +98,8 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
             steps.append(Step(f"evaluate/{label}", "evaluate", [
                 "eval", model, "--tasks", ",".join(e.tasks), "--out", str(out), "--seed", str(c.seed),
                 "--batch-size", str(e.batch_size), *_opt("--limit", e.limit),
+                *(["--task-limits", ",".join(f"{k}={v}" for k, v in e.task_limits.items())]
+                  if e.task_limits else []),
                 *_opt("--max-new-tokens", e.max_new_tokens), *common, *e.extra_args,
             ], out / "scores.json", label=label))
     if "bench" in enabled:
