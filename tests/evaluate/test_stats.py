@@ -92,3 +92,26 @@ def test_compare_paired_mean_and_ppl():
     worse = stats.compare_paired("ppl", nll, nll + 20, tokens, higher_is_better=False)
     assert worse.resolved and worse.difference > 0 and worse.retention < 1
     assert math.isclose(worse.retention, worse.base / worse.other)
+
+
+def test_mcnemar_sample_size_and_exact_power():
+    # Connor (1987): psi=0.2, delta=0.05, two-sided 5%, power 80% -> 626
+    assert stats.mcnemar_sample_size(0.05, 0.20) == 626
+    assert stats.mcnemar_sample_size(0.10, 0.30) == 234
+    power = stats.mcnemar_power(626, 0.05, 0.20)
+    assert 0.75 < power < 0.85
+    assert stats.mcnemar_power(100, 0.05, 0.20) < 0.3 < stats.mcnemar_power(2000, 0.05, 0.20)
+    with pytest.raises(ValueError):
+        stats.mcnemar_sample_size(0.3, 0.2)
+    # the exact test is conservative: the n that reaches 80% exactly is a little larger
+    n = stats.required_items(0.10, 0.30)
+    assert n == 249 and stats.mcnemar_power(n, 0.10, 0.30) >= 0.8 > stats.mcnemar_power(234, 0.10, 0.30)
+    # the exact power against a brute-force simulation of the exact test
+    rng = np.random.default_rng(0)
+    n, delta, psi = 120, 0.15, 0.3
+    p_lost, p_gained = (psi + delta) / 2, (psi - delta) / 2
+    draws = rng.multinomial(n, [p_lost, p_gained, 1 - psi], size=4000)
+    from scipy.stats import binomtest
+
+    rejected = np.mean([binomtest(a, a + b).pvalue < 0.05 if a + b else False for a, b, _ in draws])
+    assert stats.mcnemar_power(n, delta, psi) == pytest.approx(rejected, abs=0.03)

@@ -210,3 +210,49 @@ def compare_paired(kind: str, base: Sequence[float], other: Sequence[float],
         keep = va / vb if vb else math.nan
         keep_ci = bootstrap_interval([b, a], _ratio, seed=seed) if vb else (math.nan, math.nan)
     return PairedComparison(len(a), va, vb, vb - va, diff_ci, keep, keep_ci, p, test, mdd, lost, gained)
+
+
+def mcnemar_sample_size(delta: float, discordant: float, alpha: float = ALPHA, power: float = 0.8) -> int:
+    """Items needed for a paired accuracy loss ``delta`` to be resolved by McNemar at level ``alpha``.
+
+    Connor's (1987) normal approximation, ``n = (z_(1-a/2) sqrt(psi) + z_power sqrt(psi - delta^2))^2 /
+    delta^2``, where ``psi`` (``discordant``) is the share of items on which the two models disagree. The
+    test is exact McNemar in practice; ``mcnemar_power`` gives its exact power at the n this returns.
+    """
+    if not 0 < abs(delta) <= discordant <= 1:
+        raise ValueError(f"need 0 < |delta| <= discordant <= 1, got delta={delta}, discordant={discordant}")
+    za, zb = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    n = (za * math.sqrt(discordant) + zb * math.sqrt(discordant - delta**2)) ** 2 / delta**2
+    return math.ceil(n - 1e-9)
+
+
+def mcnemar_power(n: int, delta: float, discordant: float, alpha: float = ALPHA) -> float:
+    """Exact power of the two-sided exact McNemar test: the number of discordant items is binomial
+    (n, psi), and each discordant item is a loss with probability (psi + delta) / (2 psi)."""
+    d = np.arange(n + 1)
+    # largest k with a two-sided binomial p-value below alpha (-1: none), per discordant count
+    k_lo = np.array([_lower_critical(int(x), alpha) for x in d])
+    q = (discordant + abs(delta)) / (2 * discordant)
+    reject = stats.binom.cdf(k_lo, d, q) + stats.binom.sf(d - k_lo - 1, d, q)
+    reject = np.where(k_lo >= 0, reject, 0.0)
+    return float(np.sum(stats.binom.pmf(d, n, discordant) * reject))
+
+
+def _lower_critical(d: int, alpha: float) -> int:
+    if d == 0:
+        return -1
+    k = int(stats.binom.ppf(alpha / 2, d, 0.5))
+    while k >= 0 and 2 * stats.binom.cdf(k, d, 0.5) >= alpha:
+        k -= 1
+    while 2 * stats.binom.cdf(k + 1, d, 0.5) < alpha:
+        k += 1
+    return k
+
+
+def required_items(delta: float, discordant: float, alpha: float = ALPHA, power: float = 0.8) -> int:
+    """The smallest n (from Connor's estimate upward) at which exact McNemar reaches ``power``: the exact
+    test is conservative, so the normal approximation alone falls a few points short."""
+    n = mcnemar_sample_size(delta, discordant, alpha, power)
+    while mcnemar_power(n, delta, discordant, alpha) < power:
+        n += max(1, n // 200)
+    return n
