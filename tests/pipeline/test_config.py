@@ -8,7 +8,7 @@ from fastprune.pipeline.config import apply_overrides, config_from_dict, config_
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "paper-llama3.1-8b.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "paper-llama3.1-8b.yaml", "study-smollm2.yaml"])
 def test_shipped_configs_load(name):
     config = load_config(CONFIGS / name)
     assert config.prune.ratios and config.model
