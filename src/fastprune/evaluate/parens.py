@@ -78,6 +78,13 @@ def parse_closing(generation: str) -> str:
     return " ".join(ch for ch in line if ch in PAIRS or ch in CLOSERS)
 
 
+def chance_levels(problems: list[Problem]) -> dict[str, float]:
+    """Exact match of a guesser that closes the right number of brackets with random types: 3^-depth."""
+    out = {f"exact_match/{d}": 3.0**-d for d in dict.fromkeys(p.depth for p in problems)}
+    out["exact_match"] = sum(3.0**-p.depth for p in problems) / len(problems) if problems else 0.0
+    return out
+
+
 class ParensTask:
     name = "parens"
 
@@ -111,6 +118,5 @@ class ParensTask:
             **generation_metrics(samples),
         }
         items = {"exact_match": ItemMetric("correct"), **grouped_item_metrics(samples, "depth")}
-        # an open bracket sequence: a guess is essentially never exactly right
         return TaskResult(metrics, len(samples), samples, primary="exact_match", item_metrics=items,
-                          chance={"exact_match": 0.0})
+                          chance=chance_levels(problems))
