@@ -31,7 +31,7 @@ def test_study_shape(tmp_path):
     assert {"block"} < set(config.prune.strategies) and set(config.prune.strategies) & {"bi", "reverse"}
     assert 2 <= len(config.prune.ratios) <= 3
     assert config.generate.limit >= 200 and "train" in config.stages
-    assert {"piqa", "arith_1dc", "parens"} <= set(config.evaluate.tasks)
+    assert {"piqa", "arith_1dc"} <= set(config.evaluate.tasks)
     evaluated = [s.label for s in build_steps(config, tmp_path) if s.stage == "evaluate"]
     n_variants = len(config.prune.strategies) * len(config.prune.ratios)
     assert len(evaluated) == 1 + 2 * n_variants and evaluated[0] == "base"
