@@ -86,3 +86,15 @@ def test_verdict_says_not_resolved_exactly_when_the_test_does_not_reject():
     scores = {"base": {"arith": {"exact_match": 0.75, "n": 24}}, "pruned": {"arith": {"exact_match": 0.25, "n": 24}}}
     table = format_table(scores, {"arith": ("exact_match", True)}, {"pruned": {"arith": big}})
     assert "pruned vs base on arith: difference -0.500" in table and "keeps 33% [" in table
+
+
+def test_retention_interval_with_a_zero_base_resample():
+    from fastprune.evaluate.report import retention_interval
+
+    base = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]  # resamples without the one right item divide by zero
+    c = stats.compare_paired("proportion", base, [1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    assert c.retention == pytest.approx(2.0)
+    low, high = c.retention_ci
+    assert 0 < low < 2.0 and high == float("inf")
+    assert retention_interval(c) == f" [{100 * low:.0f}%, unbounded]"
+    assert retention_interval(None) == ""

@@ -17,7 +17,7 @@ from pathlib import Path
 from fastprune.errors import FastpruneError
 from fastprune.evaluate import stats
 from fastprune.evaluate.items import spec_from_dict, values_of
-from fastprune.evaluate.report import slug, verdict
+from fastprune.evaluate.report import retention_interval, slug, verdict
 from fastprune.evaluate.task import ItemMetric
 from fastprune.utils_io import atomic_write_json
 
@@ -118,8 +118,7 @@ def format_comparison(comparisons: dict[str, stats.PairedComparison], label_a: s
     lines = [f"{label_b} vs {label_a} (paired, same items, 95% intervals)"]
     for task, c in comparisons.items():
         keep = "n/a" if not math.isfinite(c.retention) else f"{100 * c.retention:.0f}%"
-        if all(math.isfinite(x) for x in c.retention_ci):
-            keep += f" [{100 * c.retention_ci[0]:.0f}%, {100 * c.retention_ci[1]:.0f}%]"
+        keep += retention_interval(c)
         lines.append(f"  {task}: {c.base:.3f} -> {c.other:.3f}, keeps {keep}; {verdict(c)}")
     return "\n".join(lines)
 

@@ -107,8 +107,8 @@ def format_table(scores: dict, primaries: dict[str, tuple[str, bool]], compariso
             if r == "n/a":  # base scored 0: no share to report
                 continue
             c = comparisons.get(m, {}).get(task)
-            if c is not None and higher and all(math.isfinite(x) for x in c.retention_ci):
-                r += f" [{100 * c.retention_ci[0]:.0f}%, {100 * c.retention_ci[1]:.0f}%]"
+            if higher:
+                r += retention_interval(c)
             parts.append(f"{r} of {task}" if higher else f"{metric} {r} of base on {task}")
         if parts:
             lines.append(f"{m} keeps {', '.join(parts)} (base: {base})")
@@ -116,6 +116,15 @@ def format_table(scores: dict, primaries: dict[str, tuple[str, bool]], compariso
         for task, c in by_task.items():
             lines.append(f"{m} vs {base} on {task}: {verdict(c)}")
     return "\n".join(lines)
+
+
+def retention_interval(c: stats.PairedComparison | None) -> str:
+    """`` [86%, 96%]`` for the paired retention interval; an upper end with no bound when some resamples of a
+    small base score hit zero; empty when there is no interval at all."""
+    if c is None or not math.isfinite(c.retention_ci[0]) or math.isnan(c.retention_ci[1]):
+        return ""
+    high = "unbounded" if math.isinf(c.retention_ci[1]) else f"{100 * c.retention_ci[1]:.0f}%"
+    return f" [{100 * c.retention_ci[0]:.0f}%, {high}]"
 
 
 def verdict(c: stats.PairedComparison) -> str:

@@ -159,8 +159,11 @@ class PairedComparison:
 
 
 def _ratio(a, b, axis=-1):
+    # a resample in which the base scores 0 has no finite ratio; counting it as unbounded (rather than
+    # nan, which would void the whole interval) keeps the lower end and makes the upper end honest
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.mean(b, axis=axis) / np.mean(a, axis=axis)
+        r = np.mean(b, axis=axis) / np.mean(a, axis=axis)
+    return np.where(np.isnan(r), np.inf, r)
 
 
 def _mean_diff(a, b, axis=-1):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.compare import compare_evals, load_eval
-from fastprune.evaluate.report import chance_note, too_small, with_interval
+from fastprune.evaluate.report import chance_note, retention_interval, too_small, with_interval
 from fastprune.evaluate.stats import PairedComparison
 from fastprune.pipeline.config import RunConfig
 from fastprune.pipeline.manifest import Manifest
@@ -86,9 +86,7 @@ def _pct(x: float) -> str:
 def _keep_cell(ratio: float, c: PairedComparison | None) -> str:
     if math.isnan(ratio):
         return ""
-    if c is not None and all(math.isfinite(v) for v in c.retention_ci):
-        return f" ({_pct(ratio)} [{_pct(c.retention_ci[0])}, {_pct(c.retention_ci[1])}])"
-    return f" ({_pct(ratio)})"
+    return f" ({_pct(ratio)}{retention_interval(c)})"
 
 
 def scores_table(scores: dict[str, dict], primaries: dict[str, tuple[str, bool]],
