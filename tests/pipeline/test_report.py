@@ -72,3 +72,11 @@ def test_all_resolved_has_no_hedge(study):
     assert "Resolved at 95%: 1 of 1 differences" in text and "not resolved" not in text
     assert "no evidence of a difference" not in text
     assert "no paired comparison" in differences_section({}, [])[0]
+
+
+def test_task_kinds_of_the_contrast():
+    from fastprune.pipeline.report import task_kind
+
+    assert task_kind("piqa") == task_kind("mc:x") == "classification"
+    assert task_kind("parens") == task_kind("arith") == "generative"
+    assert task_kind("arith_1dc") == "reasoning probe" and task_kind("ppl") is None

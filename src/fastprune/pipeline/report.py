@@ -19,6 +19,9 @@ from fastprune.utils_io import atomic_write_text
 # The paper's contrast: likelihood-scored classification survives pruning, generation does not.
 CLASSIFICATION_TASKS = ("piqa", "mc")
 GENERATIVE_TASKS = ("gsm8k", "gsm8k_fewshot", "humaneval", "arith", "parens", "math500", "mbpp", "xsum")
+# reasoning read from the logits at one position (no generation): neither classification nor generative
+PROBE_TASKS = ("arith_1dc",)
+UNBOUNDED_BAR = 300.0  # % kept: where the contrast plot cuts error bars with no upper bound
 
 
 def task_kind(task: str) -> str | None:
@@ -27,6 +30,8 @@ def task_kind(task: str) -> str | None:
         return "classification"
     if base in GENERATIVE_TASKS:
         return "generative"
+    if base in PROBE_TASKS:
+        return "reasoning probe"
     return None
 
 
@@ -167,26 +172,29 @@ def plot_contrast(kept: dict[str, dict[str, float]], path: Path,
 
     comparisons = comparisons or {}
     models = [m for m in kept if m != "base"]
+    colors = {"classification": plt.cm.Blues, "reasoning probe": plt.cm.Greens, "generative": plt.cm.Oranges}
     tasks = sorted({t for m in models for t, v in kept[m].items() if task_kind(t) and not math.isnan(v)},
-                   key=lambda t: (task_kind(t) != "classification", t))
+                   key=lambda t: (list(colors).index(task_kind(t)), t))
     if not models or not tasks:
         return False
     fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(models) * len(tasks) + 2), 4))
     width = 0.8 / len(tasks)
-    colors = {"classification": plt.cm.Blues, "generative": plt.cm.Oranges}
     for k, task in enumerate(tasks):
         xs = [i - 0.4 + width * (k + 0.5) for i in range(len(models))]
         values = [100 * kept[m].get(task, math.nan) for m in models]
         errors = [[], []]
         for m, v in zip(models, values, strict=True):
             ci = getattr(comparisons.get(m, {}).get(task), "retention_ci", (math.nan, math.nan))
-            ok = all(math.isfinite(x) for x in ci) and math.isfinite(v)
+            ok = math.isfinite(ci[0]) and not math.isnan(ci[1]) and math.isfinite(v)
+            # an unbounded upper end (the base scored 0 in some resamples) is drawn up to the axis top
+            high = UNBOUNDED_BAR if math.isinf(ci[1]) else 100 * ci[1]
             errors[0].append(max(0.0, v - 100 * ci[0]) if ok else 0.0)
-            errors[1].append(max(0.0, 100 * ci[1] - v) if ok else 0.0)
+            errors[1].append(max(0.0, high - v) if ok else 0.0)
         shade = colors[task_kind(task)](0.45 + 0.4 * (k + 1) / len(tasks))
         ax.bar(xs, [0 if math.isnan(v) else v for v in values], width, yerr=errors, capsize=3, color=shade,
                label=f"{task} ({task_kind(task)})")
     ax.axhline(100, color="k", lw=0.8, ls="--")
+    ax.set_ylim(0, min(ax.get_ylim()[1], UNBOUNDED_BAR))
     ax.set_xticks(list(range(len(models))), models, rotation=20)
     ax.set_ylabel("% of base score kept (95% CI)")
     ax.set_title("What pruning keeps: classification vs generative reasoning", fontsize=10)
