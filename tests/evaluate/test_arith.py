@@ -121,3 +121,14 @@ def test_embedded_logit_probe_agrees_with_greedy_generation(embedded_lm):
     assert len(pairs) >= 12
     assert sum(a == b for a, b in pairs) >= 0.9 * len(pairs)
     assert result.metrics["first_digit_acc"] > 0.0
+
+
+def test_kinds_option_chooses_what_the_probe_cycles_through():
+    from fastprune.errors import FastpruneError
+
+    result = ArithTask(EvalOptions(arith_kinds=("add1", "sub1"))).run(FakeLM(), limit=10, seed=0)
+    assert {s["kind"] for s in result.samples} == {"add1", "sub1"}
+    assert result.metrics["exact_match/add1"] == 1.0 and "exact_match/mul1" not in result.metrics
+    assert make_problems(4, 0) == make_problems(4, 0, KINDS)
+    with pytest.raises(FastpruneError, match="unknown kind.*div1"):
+        ArithTask(EvalOptions(arith_kinds=("add1", "div1")))

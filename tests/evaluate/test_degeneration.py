@@ -1,6 +1,6 @@
 import pytest
 
-from fastprune.evaluate.degeneration import degeneration_metrics, rep_n
+from fastprune.evaluate.degeneration import degeneration_metrics, rep_n, self_bleu4, sentences
 
 
 def test_rep_n_counts_repeated_ngrams():
@@ -33,3 +33,34 @@ def test_degeneration_metrics_empty_and_too_short():
     m = degeneration_metrics(["", "x"], num_tokens=[0, 1])
     assert m["rep2"] == 0.0 and m["mean_len_words"] == 0.5
     assert degeneration_metrics([])["mean_len_words"] == 0.0
+
+
+def test_sentences_split_at_end_marks_and_line_breaks():
+    parts = sentences("One. Two!  Three?\nFour\n\nfive 3.5 stays")
+    assert parts == ["One.", "Two!", "Three?", "Four", "five 3.5 stays"]
+    assert sentences("   ") == []
+
+
+def test_self_bleu4_against_sacrebleu_directly():
+    from sacrebleu.metrics import BLEU
+
+    text = "The cat sat on the mat. The cat sat on a hat. A dog ran in the park."
+    parts = sentences(text)
+    bleu = BLEU(effective_order=True)
+    expected = sum(bleu.sentence_score(h, [p for j, p in enumerate(parts) if j != i]).score
+                   for i, h in enumerate(parts)) / 300
+    assert self_bleu4(text) == pytest.approx(expected)
+    assert self_bleu4("Only one sentence here") is None
+
+
+def test_self_bleu4_is_high_for_restated_sentences_and_low_for_varied_ones():
+    loop = " ".join(["The answer is 12 because 3 times 4 is 12."] * 5)
+    near = ("The answer is 12 because 3 times 4 is 12. The answer is 12 because 4 times 3 is 12. "
+            "So the answer is 12 because 3 times 4 is 12.")
+    varied = "Janet has three ducks. Each lays two eggs a day. She sells them at the market for two dollars."
+    assert self_bleu4(loop) == pytest.approx(1.0)
+    assert self_bleu4(near) > 0.5 > 0.2 > self_bleu4(varied)
+    m = degeneration_metrics([loop, varied, "no sentence end"])
+    assert m["self_bleu4_texts"] == 2
+    assert m["self_bleu4"] == pytest.approx((1.0 + self_bleu4(varied)) / 2)
+    assert degeneration_metrics([])["self_bleu4"] == 0.0

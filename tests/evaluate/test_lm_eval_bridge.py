@@ -143,7 +143,7 @@ def test_cli_delegates_lm_eval_tasks_with_limit_and_include(pruned, offline_in_f
     assert [r["doc_id"] for r in sorted(rows, key=lambda r: r["doc_id"])] == [0, 1, 2, 3]
     assert rows[0]["prompt"].startswith("Question: ") and isinstance(rows[0]["correct"], bool)
     table = capsys.readouterr().out
-    assert "lm_eval:piqa_mini  acc_norm" in table
+    assert "lm_eval:piqa_mini (n=4)  acc_norm" in table
 
 
 @needs_lm_eval

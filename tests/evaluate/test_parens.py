@@ -93,6 +93,11 @@ def test_task_reports_per_depth():
     assert m["exact_match/2"] == m["exact_match/4"] == 1.0
     assert m["exact_match/6"] == m["exact_match/8"] == 0.0
     assert m["exact_match"] == pytest.approx(sum(s["depth"] <= 4 for s in result.samples) / 10)
+    # chance: the right number of closers with random types
+    assert result.chance["exact_match/2"] == pytest.approx(1 / 9)
+    assert result.chance["exact_match"] == pytest.approx(sum(3.0 ** -s["depth"] for s in result.samples) / 10)
+    assert set(result.item_metrics) == {"exact_match", "exact_match/2", "exact_match/4", "exact_match/6",
+                                        "exact_match/8"}
 
 
 def test_task_on_tiny_model(tiny_lm):

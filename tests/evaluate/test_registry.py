@@ -27,7 +27,7 @@ def test_hub_only_tasks_fail_fast_offline(name, flag, monkeypatch):
 
 
 def test_unknown_task_lists_known_ones():
-    with pytest.raises(FastpruneError, match=r"unknown task 'gsm9k'; known tasks: arith, parens, gsm8k"):
+    with pytest.raises(FastpruneError, match=r"unknown task 'gsm9k'; known tasks: arith, arith_1dc, parens, gsm8k"):
         make_task("gsm9k", EvalOptions())
     with pytest.raises(FastpruneError, match="mc:PATH"):
         make_task("mmlu", EvalOptions())

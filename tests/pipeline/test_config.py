@@ -8,7 +8,7 @@ from fastprune.pipeline.config import apply_overrides, config_from_dict, config_
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "paper-llama3.1-8b.yaml"])
+@pytest.mark.parametrize("name", ["demo.yaml", "paper-llama3.1-8b.yaml", "study-smollm2.yaml"])
 def test_shipped_configs_load(name):
     config = load_config(CONFIGS / name)
     assert config.prune.ratios and config.model
@@ -62,3 +62,37 @@ def test_allow_unsandboxed_exec_reaches_the_eval_step(tmp_path):
 
     assert "--allow-unsandboxed-exec" in eval_args(True)
     assert "--allow-unsandboxed-exec" not in eval_args(False)
+
+
+def test_several_strategies_prune_train_and_evaluate_each_variant(tmp_path):
+    from fastprune.pipeline.steps import build_steps
+
+    config = config_from_dict({"prune": {"strategy": ["block", "reverse"], "ratios": [0.1, 0.2]}})
+    steps = build_steps(config, tmp_path)
+    names = [s.name for s in steps]
+    for tag in ("block-r10", "block-r20", "reverse-r10", "reverse-r20"):
+        assert f"prune/{tag}" in names and f"train/{tag}" in names and f"evaluate/pruned-{tag}" in names
+        assert f"evaluate/recovered-{tag}" in names
+    reverse = next(s for s in steps if s.name == "prune/reverse-r20")
+    assert reverse.argv[reverse.argv.index("--strategy") + 1] == "reverse" and "--importance" not in reverse.argv
+    bench = next(s for s in steps if s.name == "bench")
+    assert sum(str(tmp_path / "prune") in a for a in bench.argv) == 4
+    # one strategy keeps the layout of earlier runs
+    assert "prune/r25" in [s.name for s in build_steps(config_from_dict({}), tmp_path)]
+    with pytest.raises(FastpruneError, match="distinct names"):
+        config_from_dict({"prune": {"strategy": ["block", "block"]}})
+    with pytest.raises(FastpruneError, match="'bi' needs the calibrate stage"):
+        config_from_dict({"stages": ["prune"], "prune": {"strategy": ["reverse", "bi"]}})
+
+
+def test_task_limits_reach_the_eval_command(tmp_path):
+    from fastprune.pipeline.steps import build_steps
+
+    config = config_from_dict({"evaluate": {"tasks": ["piqa", "ppl"], "limit": 100,
+                                            "task_limits": {"ppl": 8}}})
+    step = next(s for s in build_steps(config, tmp_path) if s.name == "evaluate/base")
+    assert step.argv[step.argv.index("--task-limits") + 1] == "ppl=8"
+    with pytest.raises(FastpruneError, match="not in evaluate.tasks"):
+        config_from_dict({"evaluate": {"tasks": ["piqa"], "task_limits": {"ppl": 8}}})
+    with pytest.raises(FastpruneError, match="item counts >= 1"):
+        config_from_dict({"evaluate": {"tasks": ["piqa"], "task_limits": {"piqa": 0}}})

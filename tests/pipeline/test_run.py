@@ -39,7 +39,8 @@ def test_study_runs_end_to_end_and_resumes(tmp_path, shared_data, monkeypatch):
                    "pruned-r34", "recovered-r34"):
         assert needle in report
     # Each row shows the primary metric the evaluation stage recorded for its task.
-    assert "| piqa (n=4) | acc_norm |" in report and "| arith (n=4) | exact_match |" in report
+    assert "| piqa (n=4) | acc_norm (chance 50%) |" in report and "| arith (n=4) | exact_match (chance 0%) |" in report
+    assert "## Differences from base" in report and "recovered-r34 | piqa |" in report
     run_info = json.loads((run_dir / "evaluate" / "base" / "run.json").read_text())
     assert run_info["primary"]["piqa"] == {"metric": "acc_norm", "higher_is_better": True}
     pruned_cfg = json.loads((run_dir / "prune" / "r34" / "config.json").read_text())

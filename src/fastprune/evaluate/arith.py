@@ -12,8 +12,15 @@ import random
 import re
 from dataclasses import dataclass
 
-from fastprune.evaluate.probes import first_token_choice, generation_metrics, grouped_accuracy, mean
-from fastprune.evaluate.task import EvalOptions, TaskResult
+from fastprune.errors import FastpruneError
+from fastprune.evaluate.probes import (
+    first_token_choice,
+    generation_metrics,
+    grouped_accuracy,
+    grouped_item_metrics,
+    mean,
+)
+from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult
 
 KINDS = ("1dc", "add1", "add2", "add3", "sub1", "sub2", "sub3", "mul1", "mul2", "mul3")
 DEFAULT_SIZE = 300
@@ -45,10 +52,10 @@ def make_problem(kind: str, rng: random.Random) -> Problem:
     return Problem(kind, f"What is {a} {word} {b}?", fn(a, b))
 
 
-def make_problems(n: int, seed: int) -> list[Problem]:
-    """``n`` problems cycling through the kinds, reproducible from ``seed``."""
+def make_problems(n: int, seed: int, kinds: tuple[str, ...] = KINDS) -> list[Problem]:
+    """``n`` problems cycling through ``kinds``, reproducible from ``seed``."""
     rng = random.Random(f"arith-{seed}")
-    return [make_problem(KINDS[i % len(KINDS)], rng) for i in range(n)]
+    return [make_problem(kinds[i % len(kinds)], rng) for i in range(n)]
 
 
 def build_prompt(problem: Problem, shots: list[Problem]) -> str:
@@ -73,9 +80,13 @@ class ArithTask:
     def __init__(self, options: EvalOptions):
         self.shots = options.arith_shots
         self.max_new_tokens = options.max_new_tokens or 8
+        self.kinds = tuple(options.arith_kinds or KINDS)
+        unknown = [k for k in self.kinds if k not in KINDS]
+        if unknown or not self.kinds:
+            raise FastpruneError(f"--arith-kinds: unknown kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
 
     def run(self, lm, limit: int | None, seed: int) -> TaskResult:
-        problems = make_problems(DEFAULT_SIZE if limit is None else limit, seed)
+        problems = make_problems(DEFAULT_SIZE if limit is None else limit, seed, self.kinds)
         shot_rng = random.Random(f"arith-shots-{seed}")
         texts = []
         for p in problems:
@@ -92,10 +103,11 @@ class ArithTask:
         # the answer follows "A:" after a space, as in the shots; the probe must read the same position
         first = [c.strip() for c in first_token_choice(lm, prompts, [" " + c for c in FIRST_CHARS])]
         samples = []
-        for p, text, g, f in zip(problems, texts, gens, first, strict=True):
+        for i, (p, text, g, f) in enumerate(zip(problems, texts, gens, first, strict=True)):
             got = parse_answer(g.text)
             samples.append({
-                "kind": p.kind, "prompt": text, "generation": g.text, "extracted": got, "target": p.answer,
+                "id": f"s{seed}-{i}", "kind": p.kind,
+                "prompt": text, "generation": g.text, "extracted": got, "target": p.answer,
                 "correct": got == p.answer, "first_digit_pred": f,
                 "first_digit_correct": f == str(p.answer)[0],
                 "finish_reason": g.finish_reason, "num_tokens": g.num_tokens,
@@ -106,4 +118,8 @@ class ArithTask:
             **grouped_accuracy(samples, "kind"),
             **generation_metrics(samples),
         }
-        return TaskResult(metrics, len(samples), samples, primary="exact_match")
+        items = {"exact_match": ItemMetric("correct"), "first_digit_acc": ItemMetric("first_digit_correct"),
+                 **grouped_item_metrics(samples, "kind")}
+        # exact match of an open integer answer: a guess is essentially never right
+        chance = {"exact_match": 0.0, "first_digit_acc": 1 / len(FIRST_CHARS)}
+        return TaskResult(metrics, len(samples), samples, primary="exact_match", item_metrics=items, chance=chance)

@@ -1,4 +1,5 @@
-"""``fastprune eval MODEL [MODEL ...] --tasks arith,parens,gsm8k,piqa,ppl,humaneval --out DIR``.
+"""``fastprune eval MODEL [MODEL ...] --tasks arith,parens,gsm8k,piqa,ppl,humaneval --out DIR``, and
+``fastprune eval compare A B [--out DIR]`` (paired comparison of two finished evaluations).
 
 Module-level imports stay light (no torch) so ``fastprune --help`` is fast.
 """
@@ -19,17 +20,42 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def _task_limits(text: str) -> dict[str, int]:
+    out = {}
+    for part in (x.strip() for x in text.split(",") if x.strip()):
+        name, sep, value = part.rpartition("=")
+        try:
+            out[name] = int(value)
+        except ValueError:
+            name = ""
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"expected TASK=N pairs, got {part!r}")
+    return out
+
+
+def _names(text: str) -> tuple[str, ...]:
+    values = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return values
+
+
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(
         name, help=help_text, description=help_text,
-        epilog="Tasks: arith, parens, gsm8k, gsm8k_fewshot, piqa, ppl, humaneval, math500, mbpp, xsum, "
+        epilog="Tasks: arith, arith_1dc, parens, gsm8k, gsm8k_fewshot, piqa, ppl, humaneval, math500, mbpp, xsum, "
                "mc:PATH, lm_eval:NAME (lm-evaluation-harness, if installed). "
-               "The first model is the base every other model is compared with.",
+               "The first model is the base every other model is compared with. "
+               "'fastprune eval compare A B' compares two finished evaluations (output folders or their "
+               "scores.json) item by item: paired test, p-value and whether the difference is resolved.",
     )
     p.add_argument("models", nargs="+", metavar="MODEL", help="model specs (see 'fastprune info --help')")
     p.add_argument("--tasks", default="arith,parens,gsm8k,piqa,ppl,humaneval", help="comma-separated tasks")
-    p.add_argument("--out", required=True, type=Path, help="output folder (scores.json, samples/, table.txt)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (scores.json, samples/, table.txt); required except for compare")
     p.add_argument("--limit", type=int, default=None, help="first N items of each task (quick runs)")
+    p.add_argument("--task-limits", type=_task_limits, default={}, metavar="TASK=N,...",
+                   help="per-task item counts overriding --limit, e.g. piqa=600,ppl=24")
     p.add_argument("--seed", type=int, default=0, help="seed of generated probes and of sampling")
     p.add_argument("--batch-size", type=int, default=8, help="generation and scoring batch size")
     p.add_argument("--max-new-tokens", type=int, default=None, help="override every task's generation budget")
@@ -59,6 +85,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     g.add_argument("--lm-eval-include", type=Path, action="append", default=[], metavar="DIR",
                    help="folder of local lm-eval task YAMLs for lm_eval:NAME tasks (repeatable)")
     g.add_argument("--parens-depths", type=_ints, default=(2, 4, 6, 8), help="open depths to probe")
+    g.add_argument("--arith-kinds", type=_names, default=None,
+                   help="arith kinds to cycle through, e.g. add1,sub1,1dc (default: all ten)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -79,20 +107,31 @@ def options_from_args(args):
         mbpp_file=args.mbpp_file, math500_file=args.math500_file, xsum_file=args.xsum_file,
         humaneval_samples=args.humaneval_samples, humaneval_temperature=args.humaneval_temperature,
         pass_k=args.pass_k, sandbox_timeout=args.sandbox_timeout, sandbox_memory_mb=args.sandbox_memory_mb,
-        sandbox_workers=args.sandbox_workers, parens_depths=args.parens_depths,
+        sandbox_workers=args.sandbox_workers, parens_depths=args.parens_depths, arith_kinds=args.arith_kinds,
         allow_unsandboxed_exec=args.allow_unsandboxed_exec,
     )
 
 
 def run(args) -> int:
+    from fastprune.errors import FastpruneError
     from fastprune.evaluate.registry import make_tasks
     from fastprune.evaluate.runner import run_eval
 
+    if args.models[0] == "compare":
+        if len(args.models) != 3:
+            raise FastpruneError("usage: fastprune eval compare A B (two eval output folders or scores.json)")
+        from fastprune.evaluate.compare import run_compare
+
+        run_compare(args.models[1], args.models[2], out=args.out)
+        return 0
+    if args.out is None:
+        raise FastpruneError("--out is required: the folder for scores.json, samples/ and table.txt")
     options = options_from_args(args)
     # before any model loads: bad names / files fail fast
     tasks = make_tasks(args.tasks, options, args.lm_eval_include)
     run_eval(
         args.models, tasks, args.out, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
         dtype=args.dtype, device=args.device, options=options, progress=not args.no_progress,
+        task_limits=args.task_limits,
     )
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.datafiles import local_data_file, read_jsonl
 from fastprune.evaluate.probes import mean
-from fastprune.evaluate.task import EvalOptions, TaskResult, take
+from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult, take
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Item:
     context: str
     choices: tuple[str, ...]
     label: int
+    id: str | None = None  # the file's own id if it has one, else the item's position
 
 
 def score_items(lm, items: list[Item]) -> TaskResult:
@@ -32,13 +33,14 @@ def score_items(lm, items: list[Item]) -> TaskResult:
             pairs.append((ctx, lm.encode(" " + c)))
     scores = lm.loglikelihood(pairs)
     samples, k = [], 0
-    for item in items:
+    for index, item in enumerate(items):
         lls = [scores[k + j][0] for j in range(len(item.choices))]
         k += len(item.choices)
         norm = [ll / max(1, len(c)) for ll, c in zip(lls, item.choices, strict=True)]
         pred = max(range(len(lls)), key=lls.__getitem__)
         pred_norm = max(range(len(norm)), key=norm.__getitem__)
         samples.append({
+            "id": item.id or str(index),
             "prompt": item.context, "choices": list(item.choices), "loglik": lls, "target": item.label,
             "extracted": pred, "pred_norm": pred_norm, "correct": pred == item.label,
             "correct_norm": pred_norm == item.label,
@@ -47,7 +49,10 @@ def score_items(lm, items: list[Item]) -> TaskResult:
         "acc": mean([s["correct"] for s in samples]),
         "acc_norm": mean([s["correct_norm"] for s in samples]),
     }
-    return TaskResult(metrics, len(samples), samples, primary="acc_norm")
+    chance = sum(1 / len(item.choices) for item in items) / len(items) if items else 0.0
+    return TaskResult(metrics, len(samples), samples, primary="acc_norm",
+                      item_metrics={"acc": ItemMetric("correct"), "acc_norm": ItemMetric("correct_norm")},
+                      chance={"acc": chance, "acc_norm": chance})
 
 
 def context_of(question: str) -> str:
@@ -97,7 +102,8 @@ def load_mc_jsonl(path: str | Path) -> list[Item]:
                 raise FastpruneError(f"{where}: answer {answer!r} is neither a letter nor one of the choices")
         if not 0 <= answer < len(choices):
             raise FastpruneError(f"{where}: answer index {answer} is outside 0..{len(choices) - 1}")
-        items.append(Item(context_of(r["question"]), tuple(choices), answer))
+        items.append(Item(context_of(r["question"]), tuple(choices), answer,
+                          str(r["id"]) if r.get("id") is not None else None))
     return items
 
 

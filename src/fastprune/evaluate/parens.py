@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from fastprune.evaluate.probes import generation_metrics, grouped_accuracy, mean
-from fastprune.evaluate.task import EvalOptions, TaskResult
+from fastprune.evaluate.probes import generation_metrics, grouped_accuracy, grouped_item_metrics, mean
+from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult
 
 PAIRS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = set(PAIRS.values())
@@ -78,6 +78,13 @@ def parse_closing(generation: str) -> str:
     return " ".join(ch for ch in line if ch in PAIRS or ch in CLOSERS)
 
 
+def chance_levels(problems: list[Problem]) -> dict[str, float]:
+    """Exact match of a guesser that closes the right number of brackets with random types: 3^-depth."""
+    out = {f"exact_match/{d}": 3.0**-d for d in dict.fromkeys(p.depth for p in problems)}
+    out["exact_match"] = sum(3.0**-p.depth for p in problems) / len(problems) if problems else 0.0
+    return out
+
+
 class ParensTask:
     name = "parens"
 
@@ -98,10 +105,11 @@ class ParensTask:
         prompts = [lm.prompt_ids(t) for t in texts]
         gens = lm.generate(prompts, self.max_new_tokens, seed=seed, stop_strings=("\n",))
         samples = []
-        for p, text, g in zip(problems, texts, gens, strict=True):
+        for i, (p, text, g) in enumerate(zip(problems, texts, gens, strict=True)):
             got = parse_closing(g.text)
             samples.append({
-                "depth": p.depth, "prompt": text, "generation": g.text, "extracted": got, "target": p.answer,
+                "id": f"s{seed}-{i}", "depth": p.depth,
+                "prompt": text, "generation": g.text, "extracted": got, "target": p.answer,
                 "correct": got == p.answer, "finish_reason": g.finish_reason, "num_tokens": g.num_tokens,
             })
         metrics = {
@@ -109,4 +117,6 @@ class ParensTask:
             **grouped_accuracy(samples, "depth"),
             **generation_metrics(samples),
         }
-        return TaskResult(metrics, len(samples), samples, primary="exact_match")
+        items = {"exact_match": ItemMetric("correct"), **grouped_item_metrics(samples, "depth")}
+        return TaskResult(metrics, len(samples), samples, primary="exact_match", item_metrics=items,
+                          chance=chance_levels(problems))

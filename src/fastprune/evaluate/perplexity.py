@@ -3,6 +3,7 @@
 Windows of ``max_length`` tokens advance by ``stride`` tokens; each window scores only the tokens the
 previous one did not, so every token after the first is scored exactly once, with at least
 ``max_length - stride`` tokens of context. Windows are batched (right-padded, masked).
+The interval of ppl is a bootstrap over windows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.datafiles import local_data_file
-from fastprune.evaluate.task import EvalOptions, TaskResult
+from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult
 
 
 def windows(num_tokens: int, max_length: int, stride: int) -> list[tuple[int, int, int]]:
@@ -39,8 +40,16 @@ def token_nlls(
     lm, ids: list[int], max_length: int, stride: int, limit: int | None = None
 ) -> tuple[float, int]:
     """(total negative log-likelihood, number of scored tokens) of ``ids``; ``limit`` caps the windows."""
+    per_window = window_nlls(lm, ids, max_length, stride, limit)
+    return sum(w[1] for w in per_window), sum(w[2] for w in per_window)
+
+
+def window_nlls(
+    lm, ids: list[int], max_length: int, stride: int, limit: int | None = None
+) -> list[tuple[tuple[int, int, int], float, int]]:
+    """Per window: ((begin, end, first_scored), summed nll, scored tokens); the items of the ppl interval."""
     spans = windows(len(ids), max_length, stride)[: limit if limit is not None else None]
-    total, count = 0.0, 0
+    out = []
     for i in range(0, len(spans), lm.batch_size):
         batch = spans[i : i + lm.batch_size]
         logits = lm._forward([ids[b:e] for b, e, _ in batch])
@@ -48,9 +57,9 @@ def token_nlls(
             # logits at position p predict token p + 1 (both relative to the window start)
             pred = logits[row, first - b - 1 : e - b - 1].float()
             target = torch.tensor(ids[first:e], device=pred.device)
-            total += torch.nn.functional.cross_entropy(pred, target, reduction="sum").item()
-            count += e - first
-    return total, count
+            out.append(((b, e, first), torch.nn.functional.cross_entropy(pred, target, reduction="sum").item(),
+                        e - first))
+    return out
 
 
 class PerplexityTask:
@@ -74,9 +83,14 @@ class PerplexityTask:
             raise FastpruneError(f"{self.path} has fewer than two tokens; perplexity needs text")
         max_length = min(self.max_length, lm.max_seq_len)
         stride = min(self.stride, max_length)
-        nll, count = token_nlls(lm, ids, max_length, stride, limit)
-        mean_nll = nll / count
+        per_window = window_nlls(lm, ids, max_length, stride, limit)
+        count = sum(w[2] for w in per_window)
+        mean_nll = sum(w[1] for w in per_window) / count
         metrics = {"ppl": math.exp(mean_nll), "nll": mean_nll, "tokens": float(count)}
-        sample = {"file": str(self.path), "tokens_scored": count, "max_length": max_length, "stride": stride,
-                  "nll": mean_nll}
-        return TaskResult(metrics, count, [sample], primary="ppl", higher_is_better=False)
+        # one record per window: tokens within a window are correlated, windows nearly independent, so the
+        # interval resamples windows (a block bootstrap) rather than tokens
+        samples = [{"id": f"{b}-{e}", "file": str(self.path), "begin": b, "end": e, "first_scored": first,
+                    "nll_sum": nll, "tokens": n, "max_length": max_length, "stride": stride}
+                   for (b, e, first), nll, n in per_window]
+        return TaskResult(metrics, count, samples, primary="ppl", higher_is_better=False,
+                          item_metrics={"ppl": ItemMetric("nll_sum", "ppl", weight="tokens")})

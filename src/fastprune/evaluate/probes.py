@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from fastprune.evaluate.degeneration import degeneration_metrics
+from fastprune.evaluate.task import ItemMetric
 
 
 def first_token_choice(lm, prompts: Sequence[list[int]], candidates: Sequence[str]) -> list[str]:
@@ -44,6 +45,14 @@ def grouped_accuracy(
     for s in samples:
         groups[str(s[key])].append(bool(s[field]))
     return {f"{name}/{k}": sum(v) / len(v) for k, v in groups.items()}
+
+
+def grouped_item_metrics(
+    samples: Sequence[dict], key: str, field: str = "correct", name: str = "exact_match"
+) -> dict[str, ItemMetric]:
+    """The per-item definitions of ``grouped_accuracy``'s metrics (same names), for their intervals."""
+    groups = dict.fromkeys(str(s[key]) for s in samples)
+    return {f"{name}/{k}": ItemMetric(field, "proportion", group=(key, k)) for k in groups}
 
 
 def generation_metrics(samples: Sequence[dict]) -> dict[str, float]:

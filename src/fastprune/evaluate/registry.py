@@ -20,6 +20,12 @@ def _arith(o: EvalOptions) -> Task:
     return ArithTask(o)
 
 
+def _arith_1dc(o: EvalOptions) -> Task:
+    from fastprune.evaluate.arith_1dc import Arith1dcTask
+
+    return Arith1dcTask(o)
+
+
 def _parens(o: EvalOptions) -> Task:
     from fastprune.evaluate.parens import ParensTask
 
@@ -78,6 +84,7 @@ def _math500(o: EvalOptions) -> Task:
 
 TASKS: dict[str, tuple[Callable[[EvalOptions], Task], str]] = {
     "arith": (_arith, "seeded few-shot arithmetic (1dc, 1-3 digit add/sub/mul): exact match, first digit"),
+    "arith_1dc": (_arith_1dc, "the paper's 1dc protocol: 3-shot, argmax over the ten digits, chance 10%"),
     "parens": (_parens, "close a Dyck-3 bracket prefix; exact match per depth"),
     "gsm8k": (_gsm8k, "GSM8K test, zero-shot chat, answer in \\boxed{}"),
     "gsm8k_fewshot": (_gsm8k_fewshot, "GSM8K test, few-shot chain-of-thought completion"),

@@ -1,9 +1,11 @@
 """Run tasks over models: load each model once, run every task, write samples and scores as they finish.
 
-Layout of ``out``: ``scores.json`` (``{model: {task: {metric: value, "n": count}}}``; code tasks also
-``"sandbox"``), ``run.json`` (arguments, versions, seconds per task, the sandbox kind) and
-``samples/<model>/<task>.jsonl`` (one record per sample: prompt, generation, extracted answer, correct,
-...). Each file is written atomically after every task, so an interrupted run keeps what it finished.
+Layout of ``out``: ``scores.json`` (``{model: {task: {metric: value, "n": count, "ci95": ...}}}``; code
+tasks also ``"sandbox"``), ``run.json`` (arguments, provenance, seconds per task, each task's primary and
+per-item metrics, the sandbox kind), ``samples/<model>/<task>.jsonl`` (one record per sample with its ``id``:
+prompt, generation, extracted answer, correct, ...) and, with two or more models, ``comparison.json`` (every
+model against the first, paired on the same items). Each file is written atomically after every task, so an
+interrupted run keeps what it finished.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
+from fastprune.evaluate.compare import compare_samples
+from fastprune.evaluate.items import item_metrics_of, spec_to_dict, with_ids
 from fastprune.evaluate.lm import EvalModel
 from fastprune.evaluate.report import format_table, slug, task_scores
 from fastprune.evaluate.sandbox import UNSANDBOXED_WARNING, require_sandbox
 from fastprune.evaluate.task import EvalOptions, Task
+from fastprune.provenance import run_provenance
 from fastprune.utils_io import atomic_write_json, atomic_write_text
 
 
@@ -41,10 +46,13 @@ def run_eval(
     loader=None,
     progress: bool = True,
     log=print,
+    task_limits: dict[str, int] | None = None,
 ) -> dict:
     """Evaluate every model on every task; returns the scores dict (also in ``out/scores.json``).
 
     ``loader`` (spec -> LoadedModel) defaults to ``fastprune.models.load_model``; tests pass tiny models.
+    ``task_limits`` (task name -> N) overrides ``limit`` for those tasks: a study can size each task to
+    the difference it must resolve (hundreds of PIQA items, a few dozen perplexity windows).
     """
     if not models:
         raise FastpruneError("give at least one model to evaluate")
@@ -53,6 +61,12 @@ def run_eval(
     if limit is not None and limit < 1:
         raise FastpruneError(f"--limit must be >= 1, got {limit}")
     options = options or EvalOptions()
+    task_limits = dict(task_limits or {})
+    unknown = sorted(set(task_limits) - {t.name for t in tasks})
+    if unknown:
+        raise FastpruneError(f"--task-limits names {', '.join(unknown)}, which --tasks does not run")
+    if any(n < 1 for n in task_limits.values()):
+        raise FastpruneError(f"--task-limits must be >= 1, got {task_limits}")
     # Once per run and before any model loads: no OS sandbox means no execution of model-written code.
     sandbox = None
     if any(getattr(t, "runs_code", False) for t in tasks):
@@ -67,10 +81,13 @@ def run_eval(
 
     scores: dict[str, dict] = {}
     primaries: dict[str, tuple[str, bool]] = {}
-    meta = {"models": list(models), "tasks": [t.name for t in tasks], "limit": limit, "seed": seed,
+    meta = {"models": list(models), "tasks": [t.name for t in tasks], "limit": limit,
+            "task_limits": task_limits, "seed": seed,
             "batch_size": batch_size, "dtype": dtype, "device": device,
             "options": {k: str(v) for k, v in asdict(options).items()}, "seconds": {},
-            "primary": {}, "sandbox": sandbox}
+            "primary": {}, "item_metrics": {}, "provenance": run_provenance(), "sandbox": sandbox}
+    base_samples: dict[str, list[dict]] = {}  # the first model's records, for the paired comparisons
+    comparisons: dict[str, dict] = {}
     for mi, spec in enumerate(models):
         start = time.monotonic()
         loaded = loader(spec)
@@ -81,15 +98,27 @@ def run_eval(
         for task in tasks:
             log(f"[{spec}] {task.name} ...", file=sys.stderr)
             start = time.monotonic()
-            result = task.run(lm, limit, seed)
+            result = task.run(lm, task_limits.get(task.name, limit), seed)
             seconds = time.monotonic() - start
-            scores[spec][task.name] = task_scores(result)
+            result.samples = with_ids(result.samples)
+            scores[spec][task.name] = task_scores(result, seed=seed)
+            specs = item_metrics_of(result)
+            meta["item_metrics"].setdefault(task.name, {k: spec_to_dict(v) for k, v in specs.items()})
             primaries.setdefault(task.name, (result.primary, result.higher_is_better))
             # Recorded so readers of the output (e.g. the `fastprune run` report) use the task's own choice.
             meta["primary"][task.name] = {"metric": primaries[task.name][0],
                                           "higher_is_better": primaries[task.name][1]}
             meta["seconds"][spec][task.name] = round(seconds, 3)
             atomic_write_text(model_dir / f"{slug(task.name)}.jsonl", _jsonl(result.samples))
+            if mi == 0:
+                base_samples[task.name] = result.samples
+            elif task.name in base_samples and result.primary in specs:
+                comparisons.setdefault(spec, {})[task.name] = compare_samples(
+                    base_samples[task.name], result.samples, specs[result.primary], result.higher_is_better,
+                    seed=seed, where=f"{spec} {task.name}")
+                atomic_write_json(out / "comparison.json", {
+                    "base": models[0], "provenance": meta["provenance"],
+                    "comparisons": {m: {t: c.as_dict() for t, c in by.items()} for m, by in comparisons.items()}})
             atomic_write_json(out / "scores.json", scores)
             atomic_write_json(out / "run.json", meta)
             primary = result.metrics.get(result.primary, float("nan"))
@@ -97,7 +126,7 @@ def run_eval(
                 file=sys.stderr)
         del lm, loaded
         gc.collect()
-    table = format_table(scores, primaries)
+    table = format_table(scores, primaries, comparisons)
     if sandbox == "none":
         table += f"\n{UNSANDBOXED_WARNING}"
     atomic_write_text(out / "table.txt", table + "\n")

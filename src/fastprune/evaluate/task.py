@@ -11,6 +11,21 @@ from pathlib import Path
 from typing import Protocol
 
 
+@dataclass(frozen=True)
+class ItemMetric:
+    """How a metric is rebuilt from the per-sample records, so intervals and paired tests can be computed.
+
+    ``kind`` is one of ``fastprune.evaluate.stats.KINDS``: ``proportion`` (mean of 0/1 ``field``),
+    ``mean`` (mean of real ``field``) or ``ppl`` (``exp(sum(field) / sum(weight))`` over windows).
+    ``group`` = (sample key, value) restricts the metric to one group, e.g. ("depth", "4").
+    """
+
+    field: str
+    kind: str = "proportion"
+    weight: str | None = None
+    group: tuple[str, str] | None = None
+
+
 @dataclass
 class TaskResult:
     """Aggregate metrics (floats), the sample count, and one record per sample for the JSONL dump."""
@@ -21,6 +36,10 @@ class TaskResult:
     primary: str = ""  # the metric the summary table and the base-ratio use
     higher_is_better: bool = True
     info: dict[str, str] = field(default_factory=dict)  # non-numeric facts for scores.json (e.g. sandbox)
+    # metric -> how its per-item values are read from ``samples`` (intervals, paired tests)
+    item_metrics: dict[str, ItemMetric] = field(default_factory=dict)
+    # metric -> the score of guessing (e.g. 0.5 on two-choice PIQA); only where one is defined
+    chance: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,6 +66,7 @@ class EvalOptions:
     sandbox_workers: int = 2
     allow_unsandboxed_exec: bool = False  # without an OS sandbox: the Python-level fence only (unsafe)
     arith_shots: int = 4
+    arith_kinds: tuple[str, ...] | None = None  # None: every kind of fastprune.evaluate.arith.KINDS
     parens_shots: int = 3
     parens_depths: tuple[int, ...] = (2, 4, 6, 8)
 

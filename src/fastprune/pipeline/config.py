@@ -28,9 +28,13 @@ class CalibrateConfig:
 
 @dataclass
 class PruneConfig:
-    strategy: str = "block"
+    strategy: str | list[str] = "block"  # a list prunes with each strategy at every ratio
     ratios: list[float] = dc_field(default_factory=lambda: [0.25])
     extra_args: list[str] = dc_field(default_factory=list)
+
+    @property
+    def strategies(self) -> list[str]:
+        return [self.strategy] if isinstance(self.strategy, str) else list(self.strategy)
 
 
 @dataclass
@@ -62,6 +66,7 @@ class TrainConfig:
 class EvaluateConfig:
     tasks: list[str] = dc_field(default_factory=lambda: ["arith", "parens", "piqa", "gsm8k", "ppl"])
     limit: int | None = 50
+    task_limits: dict[str, int] = dc_field(default_factory=dict)  # per-task item counts overriding limit
     batch_size: int = 8
     max_new_tokens: int | None = None
     allow_unsandboxed_exec: bool = False  # run model-written code without an OS sandbox (unsafe)
@@ -97,10 +102,25 @@ class RunConfig:
         unknown = [s for s in self.stages if s not in STAGE_ORDER]
         if unknown:
             raise FastpruneError(f"unknown stage(s) {unknown} in 'stages'; allowed: {', '.join(STAGE_ORDER)}")
-        if "calibrate" not in self.stages and "prune" in self.stages and self.prune.strategy not in (
-            "reverse", "explicit", "iterative"
+        strategies = self.prune.strategies
+        if not strategies or not all(isinstance(s, str) for s in strategies) or len(set(strategies)) != len(
+            strategies
         ):
-            raise FastpruneError(f"prune strategy {self.prune.strategy!r} needs the calibrate stage")
+            raise FastpruneError(f"prune.strategy must be a name or a list of distinct names, got "
+                                 f"{self.prune.strategy!r}")
+        for strategy in strategies:
+            if "calibrate" not in self.stages and "prune" in self.stages and strategy not in (
+                "reverse", "explicit", "iterative"
+            ):
+                raise FastpruneError(f"prune strategy {strategy!r} needs the calibrate stage")
+        limits = self.evaluate.task_limits
+        if not isinstance(limits, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1 for k, v in limits.items()
+        ):
+            raise FastpruneError(f"evaluate.task_limits must map task names to item counts >= 1, got {limits!r}")
+        stray = sorted(set(limits) - set(self.evaluate.tasks))
+        if stray:
+            raise FastpruneError(f"evaluate.task_limits names {', '.join(stray)}, not in evaluate.tasks")
         if not self.prune.ratios or any(not 0 < r < 1 for r in self.prune.ratios):
             raise FastpruneError(f"prune.ratios must be fractions in (0, 1), got {self.prune.ratios}")
 

@@ -7,6 +7,10 @@ import math
 import time
 from pathlib import Path
 
+from fastprune.errors import FastpruneError
+from fastprune.evaluate.compare import compare_evals, load_eval
+from fastprune.evaluate.report import chance_note, retention_interval, too_small, with_interval
+from fastprune.evaluate.stats import PairedComparison
 from fastprune.pipeline.config import RunConfig
 from fastprune.pipeline.manifest import Manifest
 from fastprune.pipeline.steps import Step
@@ -15,6 +19,9 @@ from fastprune.utils_io import atomic_write_text
 # The paper's contrast: likelihood-scored classification survives pruning, generation does not.
 CLASSIFICATION_TASKS = ("piqa", "mc")
 GENERATIVE_TASKS = ("gsm8k", "gsm8k_fewshot", "humaneval", "arith", "parens", "math500", "mbpp", "xsum")
+# reasoning read from the logits at one position (no generation): neither classification nor generative
+PROBE_TASKS = ("arith_1dc",)
+UNBOUNDED_BAR = 300.0  # % kept: where the contrast plot cuts error bars with no upper bound
 
 
 def task_kind(task: str) -> str | None:
@@ -23,6 +30,8 @@ def task_kind(task: str) -> str | None:
         return "classification"
     if base in GENERATIVE_TASKS:
         return "generative"
+    if base in PROBE_TASKS:
+        return "reasoning probe"
     return None
 
 
@@ -49,16 +58,49 @@ def collect_scores(steps: list[Step]) -> tuple[dict[str, dict], dict[str, tuple[
     return scores, primaries
 
 
+def collect_comparisons(steps: list[Step]) -> tuple[dict[str, dict[str, PairedComparison]], list[str]]:
+    """Every evaluated model against the base, paired on the same items (from the per-sample records).
+
+    Returns the comparisons (label -> task -> comparison) and one note per model that could not be paired.
+    """
+    done = {s.label: s.output for s in steps if s.stage == "evaluate" and s.output.is_file()}
+    if "base" not in done:
+        return {}, []
+    base = load_eval(done["base"])
+    out, notes = {}, []
+    for label, path in done.items():
+        if label == "base":
+            continue
+        try:
+            out[label] = compare_evals(base, load_eval(path))
+        except FastpruneError as exc:
+            notes.append(f"{label}: no paired comparison ({exc})")
+    return out, notes
+
+
 def _fmt(value) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.3f}"
     return str(value)
 
 
-def scores_table(scores: dict[str, dict], primaries: dict[str, tuple[str, bool]]) -> tuple[str, dict]:
-    """Markdown table (task x model, primary metric, retention vs base) and the retention numbers."""
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _keep_cell(ratio: float, c: PairedComparison | None) -> str:
+    if math.isnan(ratio):
+        return ""
+    return f" ({_pct(ratio)}{retention_interval(c)})"
+
+
+def scores_table(scores: dict[str, dict], primaries: dict[str, tuple[str, bool]],
+                 comparisons: dict[str, dict[str, PairedComparison]] | None = None) -> tuple[str, dict]:
+    """Markdown table (task x model: primary metric with its 95% interval, retention vs base with its
+    paired interval) and the retention numbers."""
     if "base" not in scores:
         return "_no base-model scores_", {}
+    comparisons = comparisons or {}
     models = list(scores)
     tasks = list(scores["base"])
     lines = ["| task | metric | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
@@ -67,44 +109,96 @@ def scores_table(scores: dict[str, dict], primaries: dict[str, tuple[str, bool]]
         if task not in primaries:
             continue
         name, higher = primaries[task]
-        base_value = scores["base"][task].get(name, math.nan)
+        base_entry = scores["base"][task]
+        base_value = base_entry.get(name, math.nan)
         cells = []
         for model in models:
-            value = scores[model].get(task, {}).get(name, math.nan)
+            entry = scores[model].get(task, {})
+            value = entry.get(name, math.nan)
             ratio = retention(value, base_value, higher)
             kept[model][task] = ratio
-            cells.append(_fmt(value) if model == "base" else f"{_fmt(value)} ({100 * ratio:.0f}%)"
-                         if not math.isnan(ratio) else _fmt(value))
-        n = scores["base"][task].get("n", "")
-        lines.append(f"| {task} (n={n}) | {name} | " + " | ".join(cells) + " |")
+            cell = with_interval(value, entry.get("ci95", {}).get(name), _fmt)
+            if model != "base":
+                cell += _keep_cell(ratio, comparisons.get(model, {}).get(task))
+            cells.append(cell)
+        n = base_entry.get("n", "")
+        lines.append(f"| {task} (n={n}) | {name}{chance_note(base_entry, name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines), kept
 
 
-def plot_contrast(kept: dict[str, dict[str, float]], path: Path) -> bool:
-    """Bar chart of mean classification vs generative retention per model; False if nothing to plot."""
+def differences_section(comparisons: dict[str, dict[str, PairedComparison]], notes: list[str]) -> list[str]:
+    """Each model-vs-base difference with its paired test, marked resolved or said to be too small to tell."""
+    rows, resolved = [], []
+    for model, by_task in comparisons.items():
+        for task, c in by_task.items():
+            if c.resolved:
+                resolved.append(f"{model} on {task}")
+                mark = "**resolved**"
+            else:
+                mark = f"not resolved: {too_small(c)}"
+            counts = f" ({c.lost} lost, {c.gained} gained)" if c.lost is not None else ""
+            rows.append(f"| {model} | {task} | {_fmt(c.base)} | {_fmt(c.other)} | {c.difference:+.3f} "
+                        f"[{c.difference_ci[0]:+.3f}, {c.difference_ci[1]:+.3f}] | {c.test}{counts} | "
+                        f"{c.p_value:.3g} | {mark} |")
+    if not rows:
+        return ["_no paired comparison (no per-sample records of the base and another model)_", *notes]
+    total = len(rows)
+    summary = (f"Resolved at 95%: {len(resolved)} of {total} differences"
+               + (f" ({', '.join(resolved)})." if resolved else ".")
+               + ("" if len(resolved) == total else
+                  " The others are smaller than these samples can tell apart from noise: read them as "
+                  "\"no evidence of a difference\", not as \"no difference\"."))
+    return [
+        "Every model is scored on the same items as the base, so each difference is paired: exact McNemar "
+        "on the items only one of the two got right (accuracies), a sign-flip permutation test otherwise; "
+        "the interval is a paired bootstrap. A difference is resolved when p < 0.05.", "",
+        "| model | task | base | model | difference [95% CI] | test | p | verdict |",
+        "|---|---|---|---|---|---|---|---|", *rows, "", summary, "",
+        "The smallest resolvable difference is, for accuracies, the smallest net |lost - gained| / n that "
+        "exact McNemar calls significant with the observed number of discordant items (at least 6, the "
+        "fewest with which an exact two-sided test can reach p < 0.05); for other metrics "
+        "1.96 x sd(per-item differences) / sqrt(n) (normal approximation), for perplexity the half-width "
+        "of the paired bootstrap interval.", *(["", *notes] if notes else [])]
+
+
+def plot_contrast(kept: dict[str, dict[str, float]], path: Path,
+                  comparisons: dict[str, dict[str, PairedComparison]] | None = None) -> bool:
+    """Retention per task and model, classification tasks beside generative ones, with the paired 95%
+    intervals as error bars; False if nothing to plot."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    comparisons = comparisons or {}
     models = [m for m in kept if m != "base"]
-    groups = {"classification": [], "generative": []}
-    for model in models:
-        for kind in groups:
-            values = [v for t, v in kept[model].items() if task_kind(t) == kind and not math.isnan(v)]
-            groups[kind].append(100 * sum(values) / len(values) if values else math.nan)
-    if not models or all(math.isnan(v) for vs in groups.values() for v in vs):
+    colors = {"classification": plt.cm.Blues, "reasoning probe": plt.cm.Greens, "generative": plt.cm.Oranges}
+    tasks = sorted({t for m in models for t, v in kept[m].items() if task_kind(t) and not math.isnan(v)},
+                   key=lambda t: (list(colors).index(task_kind(t)), t))
+    if not models or not tasks:
         return False
-    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(models) + 2), 4))
-    width = 0.38
-    xs = range(len(models))
-    for offset, (kind, values) in zip((-width / 2, width / 2), groups.items(), strict=True):
-        ax.bar([x + offset for x in xs], [0 if math.isnan(v) else v for v in values], width, label=kind)
+    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(models) * len(tasks) + 2), 4))
+    width = 0.8 / len(tasks)
+    for k, task in enumerate(tasks):
+        xs = [i - 0.4 + width * (k + 0.5) for i in range(len(models))]
+        values = [100 * kept[m].get(task, math.nan) for m in models]
+        errors = [[], []]
+        for m, v in zip(models, values, strict=True):
+            ci = getattr(comparisons.get(m, {}).get(task), "retention_ci", (math.nan, math.nan))
+            ok = math.isfinite(ci[0]) and not math.isnan(ci[1]) and math.isfinite(v)
+            # an unbounded upper end (the base scored 0 in some resamples) is drawn up to the axis top
+            high = UNBOUNDED_BAR if math.isinf(ci[1]) else 100 * ci[1]
+            errors[0].append(max(0.0, v - 100 * ci[0]) if ok else 0.0)
+            errors[1].append(max(0.0, high - v) if ok else 0.0)
+        shade = colors[task_kind(task)](0.45 + 0.4 * (k + 1) / len(tasks))
+        ax.bar(xs, [0 if math.isnan(v) else v for v in values], width, yerr=errors, capsize=3, color=shade,
+               label=f"{task} ({task_kind(task)})")
     ax.axhline(100, color="k", lw=0.8, ls="--")
-    ax.set_xticks(list(xs), models, rotation=20)
-    ax.set_ylabel("% of base score kept")
-    ax.set_title("What pruning keeps: classification vs generative reasoning")
-    ax.legend()
+    ax.set_ylim(0, min(ax.get_ylim()[1], UNBOUNDED_BAR))
+    ax.set_xticks(list(range(len(models))), models, rotation=20)
+    ax.set_ylabel("% of base score kept (95% CI)")
+    ax.set_title("What pruning keeps: classification vs generative reasoning", fontsize=10)
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -162,10 +256,14 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
         lines += ["## Pruned layers", "", *prune_lines, ""]
     scores, primaries = collect_scores(steps)
     if scores:
-        table, kept = scores_table(scores, primaries)
-        lines += ["## Scores", "", "Primary metric per task; in brackets the share of the base score kept.", "",
-                  table, ""]
-        if plot_contrast(kept, run_dir / "contrast.png"):
+        comparisons, notes = collect_comparisons(steps)
+        table, kept = scores_table(scores, primaries, comparisons)
+        lines += ["## Scores", "", "Primary metric per task with its 95% interval in square brackets (Wilson for "
+                  "accuracies, bootstrap over items or perplexity windows otherwise); in parentheses the share "
+                  "of the base score kept, with its paired-bootstrap 95% interval. n is the number of items "
+                  "(tokens for ppl).", "", table, "", "## Differences from base", "",
+                  *differences_section(comparisons, notes), ""]
+        if plot_contrast(kept, run_dir / "contrast.png", comparisons):
             lines += ["![contrast](contrast.png)", ""]
     if "bench" in config.stages:
         lines += ["## Speed", "", *_bench_section(run_dir), ""]

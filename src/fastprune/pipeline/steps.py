@@ -25,6 +25,11 @@ def ratio_tag(ratio: float) -> str:
     return f"r{round(ratio * 100):02d}"
 
 
+def variant_tag(strategy: str, ratio: float, several_strategies: bool) -> str:
+    """``r25`` with one strategy (the layout of earlier runs), ``bi-r25`` when a study compares several."""
+    return f"{strategy}-{ratio_tag(ratio)}" if several_strategies else ratio_tag(ratio)
+
+
 def _opt(flag: str, value) -> list[str]:
     return [] if value is None else [flag, str(value)]
 
@@ -44,16 +49,20 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
             *_opt("--field", c.calibrate.field), *_opt("--template", c.calibrate.template),
             *common, *c.calibrate.extra_args,
         ], importance))
-    pruned: dict[float, Path] = {}
+    strategies = c.prune.strategies
+    variants = [(s, r) for s in strategies for r in c.prune.ratios]
+    tags = {v: variant_tag(*v, len(strategies) > 1) for v in variants}
+    pruned: dict[tuple[str, float], Path] = {}
     if "prune" in enabled:
-        for ratio in c.prune.ratios:
-            out = run_dir / "prune" / ratio_tag(ratio)
-            pruned[ratio] = out
-            importance_args = ["--importance", str(importance)] if c.prune.strategy in ("block", "bi") else []
-            steps.append(Step(f"prune/{ratio_tag(ratio)}", "prune", [
-                "prune", c.model, *importance_args, "--strategy", c.prune.strategy, "--ratio", str(ratio),
+        for strategy, ratio in variants:
+            tag = tags[strategy, ratio]
+            out = run_dir / "prune" / tag
+            pruned[strategy, ratio] = out
+            importance_args = ["--importance", str(importance)] if strategy in ("block", "bi") else []
+            steps.append(Step(f"prune/{tag}", "prune", [
+                "prune", c.model, *importance_args, "--strategy", strategy, "--ratio", str(ratio),
                 "--out", str(out), *common, *c.prune.extra_args,
-            ], out, label=f"pruned-{ratio_tag(ratio)}"))
+            ], out, label=f"pruned-{tag}"))
     responses = run_dir / "generate" / "self_responses.jsonl"
     if "generate" in enabled:
         g = c.generate
@@ -63,38 +72,41 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
             "--temperature", str(g.temperature), "--top-p", str(g.top_p), "--seed", str(c.seed),
             *_opt("--field", g.field), *_opt("--system-prompt", g.system_prompt), *common, *g.extra_args,
         ], responses))
-    recovered: dict[float, Path] = {}
+    recovered: dict[tuple[str, float], Path] = {}
     if "train" in enabled and pruned:
         t = c.train
-        for ratio, pruned_dir in pruned.items():
-            out = run_dir / "train" / ratio_tag(ratio)
-            recovered[ratio] = out
-            steps.append(Step(f"train/{ratio_tag(ratio)}", "train", [
+        for variant, pruned_dir in pruned.items():
+            tag = tags[variant]
+            out = run_dir / "train" / tag
+            recovered[variant] = out
+            steps.append(Step(f"train/{tag}", "train", [
                 "train", str(pruned_dir), "--data", str(responses), "--mode", t.mode, "--out", str(out),
                 "--epochs", str(t.epochs), *_opt("--max-steps", t.max_steps), *_opt("--lr", t.lr),
                 "--batch-size", str(t.batch_size), "--grad-accum", str(t.grad_accum),
                 "--max-seq-len", str(t.max_seq_len), "--seed", str(c.seed), *common, *t.extra_args,
-            ], out, label=f"recovered-{ratio_tag(ratio)}"))
+            ], out, label=f"recovered-{tag}"))
     if "evaluate" in enabled:
         e = c.evaluate
         models = [("base", c.model)]
-        for ratio in c.prune.ratios:
-            if ratio in pruned:
-                models.append((f"pruned-{ratio_tag(ratio)}", str(pruned[ratio])))
-            if ratio in recovered:
-                models.append((f"recovered-{ratio_tag(ratio)}", str(recovered[ratio])))
+        for variant in variants:
+            if variant in pruned:
+                models.append((f"pruned-{tags[variant]}", str(pruned[variant])))
+            if variant in recovered:
+                models.append((f"recovered-{tags[variant]}", str(recovered[variant])))
         for label, model in models:
             out = run_dir / "evaluate" / label
             steps.append(Step(f"evaluate/{label}", "evaluate", [
                 "eval", model, "--tasks", ",".join(e.tasks), "--out", str(out), "--seed", str(c.seed),
                 "--batch-size", str(e.batch_size), *_opt("--limit", e.limit),
+                *(["--task-limits", ",".join(f"{k}={v}" for k, v in e.task_limits.items())]
+                  if e.task_limits else []),
                 *_opt("--max-new-tokens", e.max_new_tokens),
                 *(["--allow-unsandboxed-exec"] if e.allow_unsandboxed_exec else []), *common, *e.extra_args,
             ], out / "scores.json", label=label))
     if "bench" in enabled:
         b = c.bench
         steps.append(Step("bench", "bench", [
-            "bench", c.model, *[str(pruned[r]) for r in c.prune.ratios if r in pruned],
+            "bench", c.model, *[str(pruned[v]) for v in variants if v in pruned],
             "--batch-sizes", ",".join(map(str, b.batch_sizes)), "--prompt-len", str(b.prompt_len),
             "--new-tokens", str(b.new_tokens), "--repeats", str(b.repeats), "--rounds", str(b.rounds),
             "--out", str(run_dir / "bench"),

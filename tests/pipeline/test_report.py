@@ -1,0 +1,82 @@
+"""The report's quality part on synthetic scores: intervals, paired differences and their verdicts."""
+
+import pytest
+
+import fastprune.evaluate.runner as eval_runner
+from fastprune.evaluate.runner import run_eval
+from fastprune.evaluate.task import ItemMetric, TaskResult
+from fastprune.pipeline.config import RunConfig, config_to_dict
+from fastprune.pipeline.manifest import Manifest
+from fastprune.pipeline.report import collect_comparisons, write_report
+from fastprune.pipeline.steps import Step
+
+
+class FixedTask:
+    """A task whose per-item correctness is given, so the verdict the report must print is known."""
+
+    def __init__(self, name, correct):
+        self.name, self.correct = name, correct
+
+    def run(self, lm, limit, seed):
+        samples = [{"id": str(i), "prompt": f"item {i}", "correct": bool(c)} for i, c in enumerate(self.correct)]
+        return TaskResult({"acc": sum(self.correct) / len(self.correct)}, len(samples), samples, primary="acc",
+                          item_metrics={"acc": ItemMetric("correct")}, chance={"acc": 0.5})
+
+
+def _eval(out, tasks):
+    run_eval(["m"], tasks, out, loader=lambda spec: None, progress=False, log=lambda *a, **k: None)
+    return out / "scores.json"
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.setattr(eval_runner, "EvalModel", lambda loaded, **kw: None)
+    small_base = [1] * 18 + [0] * 6  # n=24: two lost items is noise
+    small_pruned = [0, 0] + small_base[2:]
+    big_base = [1] * 160 + [0] * 40  # n=200: 60 lost items is not
+    big_pruned = [0] * 60 + big_base[60:]
+    steps = []
+    for label, small, big in (("base", small_base, big_base), ("pruned-r10", small_pruned, big_pruned)):
+        out = _eval(tmp_path / "evaluate" / label, [FixedTask("arith", small), FixedTask("piqa", big)])
+        steps.append(Step(f"evaluate/{label}", "evaluate", [], out, label=label))
+    return tmp_path, steps
+
+
+def test_not_resolved_wording_appears_exactly_when_it_should(study):
+    run_dir, steps = study
+    comparisons, notes = collect_comparisons(steps)
+    assert not notes
+    assert not comparisons["pruned-r10"]["arith"].resolved and comparisons["pruned-r10"]["piqa"].resolved
+    config = RunConfig(stages=["evaluate"])
+    report = write_report(run_dir, config, steps, Manifest(run_dir, config_to_dict(config))).read_text()
+    small_row = next(line for line in report.splitlines() if line.startswith("| pruned-r10 | arith |"))
+    big_row = next(line for line in report.splitlines() if line.startswith("| pruned-r10 | piqa |"))
+    assert small_row.endswith("| not resolved: n=24: a difference under 0.25 cannot be resolved |")
+    assert big_row.endswith("| **resolved** |") and "not resolved" not in big_row
+    assert report.count("not resolved:") == 1
+    assert "Resolved at 95%: 1 of 2 differences (pruned-r10 on piqa)." in report
+    # values with their Wilson interval, retention with its paired interval, chance beside the metric
+    arith_scores = next(line for line in report.splitlines() if line.startswith("| arith (n=24) |"))
+    assert arith_scores.startswith("| arith (n=24) | acc (chance 50%) | 0.750 [0.551, 0.880] | 0.667 [")
+    assert " (89% [" in arith_scores  # 16/18 kept, with its paired interval
+    assert (run_dir / "contrast.png").is_file() and "![contrast](contrast.png)" in report
+
+
+def test_all_resolved_has_no_hedge(study):
+    run_dir, steps = study
+    comparisons, _ = collect_comparisons(steps)
+    from fastprune.pipeline.report import differences_section
+
+    only_big = {"pruned-r10": {"piqa": comparisons["pruned-r10"]["piqa"]}}
+    text = "\n".join(differences_section(only_big, []))
+    assert "Resolved at 95%: 1 of 1 differences" in text and "not resolved" not in text
+    assert "no evidence of a difference" not in text
+    assert "no paired comparison" in differences_section({}, [])[0]
+
+
+def test_task_kinds_of_the_contrast():
+    from fastprune.pipeline.report import task_kind
+
+    assert task_kind("piqa") == task_kind("mc:x") == "classification"
+    assert task_kind("parens") == task_kind("arith") == "generative"
+    assert task_kind("arith_1dc") == "reasoning probe" and task_kind("ppl") is None
