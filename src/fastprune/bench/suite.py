@@ -54,6 +54,10 @@ class BenchSettings:
             raise FastpruneError("bench needs --repeats >= 1, --rounds >= 1, --warmup >= 0 and batch sizes >= 1")
         if not (self.engine or self.compare_hf):
             raise FastpruneError("nothing to measure: --no-engine without --compare-hf")
+        from fastprune.models.checkpoint_files import check_model_spec
+
+        for spec in self.models:  # a broken second checkpoint fails now, not after the first is measured
+            check_model_spec(spec)
 
 
 def _variants(settings: BenchSettings, device) -> Iterator[tuple[str, LoadedModel]]:

@@ -52,9 +52,14 @@ def run_eval(
     if limit is not None and limit < 1:
         raise FastpruneError(f"--limit must be >= 1, got {limit}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    # Nothing is written before the first task finishes (the atomic writes create ``out``), and every
+    # model is checked first, so a broken checkpoint leaves no output dir behind.
     if loader is None:
         from fastprune.models import load_model
+        from fastprune.models.checkpoint_files import check_model_spec
+
+        for spec in models:
+            check_model_spec(spec)
 
         def loader(spec):
             return load_model(spec, dtype=dtype, device=device, seed=seed)

@@ -33,8 +33,10 @@ def _step_root(step: Step, run_dir: Path) -> Path:
 def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = None) -> Manifest:
     """Run every step of ``config`` into ``run_dir``; return the manifest. Re-running resumes."""
     from fastprune.cli import main as fastprune_main
+    from fastprune.models.checkpoint_files import check_model_spec
     from fastprune.pipeline.report import write_report
 
+    check_model_spec(config.model)  # a broken model fails before the run dir exists
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     steps = build_steps(config, run_dir)
