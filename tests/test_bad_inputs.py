@@ -26,7 +26,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     for kind in CORRUPTIONS:
         files[kind] = make_corrupt(good, root / kind, kind)
     (root / "corpus.txt").write_text("the quick brown fox jumps over the lazy dog\n" * 4)
-    (root / "prompts.jsonl").write_text('{"id": "a", "text": "hi"}\n{"id": "b", "text": "yo"}\n')
+    (root / "prompts.jsonl").write_text('{"id": "a", "prompt": "hi"}\n{"id": "b", "prompt": "yo"}\n')
     (root / "rows.jsonl").write_text(json.dumps({"id": "a", "prompt": "hi", "response": "hello"}) + "\n")
     files.update(corpus=root / "corpus.txt", prompts=root / "prompts.jsonl", rows=root / "rows.jsonl")
     return files
