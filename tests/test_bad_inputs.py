@@ -33,6 +33,10 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     for name, text in BAD_FILES.items():
         (root / name).write_text(text)
     files["nan"] = _nan_checkpoint(good, root / "nan")
+    (root / "late_prompts.yaml").write_text(json.dumps({
+        "model": str(good), "device": "cpu", "dtype": "float32", "stages": ["calibrate", "generate"],
+        "calibrate": {"data": str(root / "corpus.txt"), "seq_len": 8, "max_tokens": 32},
+        "generate": {"prompts": str(root / "nope.jsonl"), "limit": 2}}))
     files["root"] = root
     return files
 
@@ -177,7 +181,16 @@ BAD_INPUTS = {
                             "--repeats 1 --warmup 0 --out {work}/o --device cpu", "has only 2 layers"),
     "run missing config": ("run {in}/nope.yaml --out {work}/o", "config file not found"),
     "run invalid YAML": ("run {in}/bad.yaml --out {work}/o", "is not valid YAML"),
+    "eval out is a file": ("eval {good} --tasks arith --limit 2 --out {work}/afile --no-progress",
+                           "is an existing file"),
+    "bench out is a file": ("bench {good} --batch-sizes 1 --prompt-len 4 --new-tokens 2 --repeats 1 --warmup 0 "
+                            "--out {work}/afile --device cpu", "is an existing file"),
+    "calibrate out is a file": ("calibrate {good} --data {in}/corpus.txt --out {work}/afile --seq-len 8 "
+                                "--no-progress", "is an existing file"),
+    "run out is a file": ("run {in}/late_prompts.yaml --out {work}/afile", "is an existing file"),
     "run unknown key": ("run {in}/unknown_key.yaml --out {work}/o", "unknown config key 'no_such_key'"),
+    "run missing prompts (checked before calibrating)": ("run {in}/late_prompts.yaml --out {work}/o",
+                                                         "data file not found"),
 }
 
 
@@ -186,6 +199,7 @@ def test_bad_input_is_one_error_line_and_writes_nothing(case, inputs, tmp_path, 
     work = tmp_path / "work"
     (work / "exists").mkdir(parents=True)
     (work / "exists" / "keep.txt").write_text("user data")
+    (work / "afile").write_text("user data")
     command, expected = BAD_INPUTS[case]
     argv = shlex.split(command.format(**{"in": inputs["root"], "good": inputs["good"], "nan": inputs["nan"],
                                          "work": work}))

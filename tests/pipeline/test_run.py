@@ -107,9 +107,19 @@ def test_from_stage_accepts_changes_in_redone_stages_only(tmp_path, shared_data,
     assert seen == ["bench"]
 
 
-def test_failed_stage_is_recorded_and_named(tmp_path):
+def test_missing_input_fails_before_the_run_dir_exists(tmp_path):
     config = config_from_dict({"model": "tiny:llama:4", "stages": ["calibrate"], "device": "cpu",
                                "calibrate": {"data": str(tmp_path / "missing.txt")}})
+    with pytest.raises(FastpruneError, match="data file not found"):
+        run_study(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_failed_stage_is_recorded_and_named(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some text\n")
+    config = config_from_dict({"model": "tiny:llama:4", "stages": ["calibrate"], "device": "cpu",
+                               "calibrate": {"data": str(corpus), "extra_args": ["--loss-ablation", "--block", "9"]}})
     with pytest.raises(FastpruneError, match="step calibrate failed"):
         run_study(config, tmp_path / "run")
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())

@@ -20,7 +20,7 @@ from fastprune.errors import FastpruneError
 from fastprune.evaluate.lm import EvalModel
 from fastprune.evaluate.report import format_table, slug, task_scores
 from fastprune.evaluate.task import EvalOptions, Task
-from fastprune.utils_io import atomic_write_json, atomic_write_text
+from fastprune.utils_io import atomic_write_json, atomic_write_text, require_output_dir
 
 
 def _jsonl(records: list[dict]) -> str:
@@ -51,7 +51,7 @@ def run_eval(
         raise FastpruneError("the same model is listed twice; each model is a column of the comparison")
     if limit is not None and limit < 1:
         raise FastpruneError(f"--limit must be >= 1, got {limit}")
-    out = Path(out)
+    out = require_output_dir(out)
     # Nothing is written before the first task finishes (the atomic writes create ``out``), and every
     # model is checked first, so a broken checkpoint leaves no output dir behind.
     if loader is None:

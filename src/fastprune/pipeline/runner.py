@@ -11,6 +11,7 @@ from fastprune.errors import FastpruneError
 from fastprune.pipeline.config import STAGE_ORDER, RunConfig, config_to_dict
 from fastprune.pipeline.manifest import Manifest
 from fastprune.pipeline.steps import Step, build_steps
+from fastprune.utils_io import require_output_dir
 
 
 def _remove(path: Path) -> None:
@@ -30,6 +31,21 @@ def _step_root(step: Step, run_dir: Path) -> Path:
     return step.output
 
 
+def _check_inputs(config: RunConfig, stages: set[str]) -> None:
+    """Read the user's own inputs of the stages still to run now, so a missing prompts file fails before
+    an hour of calibration, not after it."""
+    if "calibrate" in stages:
+        from fastprune.data import open_source
+
+        c = config.calibrate
+        open_source(c.data, field=c.field, template=c.template)
+    if "generate" in stages:
+        from fastprune.generate.prompts import load_prompts
+
+        g = config.generate
+        load_prompts(g.prompts, field=g.field, limit=g.limit)
+
+
 def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = None) -> Manifest:
     """Run every step of ``config`` into ``run_dir``; return the manifest. Re-running resumes."""
     from fastprune.cli import main as fastprune_main
@@ -37,7 +53,8 @@ def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = N
     from fastprune.pipeline.report import write_report
 
     check_model_spec(config.model)  # a broken model fails before the run dir exists
-    run_dir = Path(run_dir)
+    run_dir = require_output_dir(run_dir)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     steps = build_steps(config, run_dir)
     redo_sections: frozenset[str] = frozenset()
@@ -55,6 +72,12 @@ def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = N
             _remove(_step_root(step, run_dir))
         manifest.forget([s.name for s in redo])
     todo = [s for s in steps if not (manifest.is_done(s.name) and s.output.exists())]
+    try:
+        _check_inputs(config, {s.stage for s in todo})
+    except FastpruneError:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     print(f"fastprune run: {len(steps) - len(todo)} of {len(steps)} steps already done in {run_dir}",
           file=sys.stderr)
     for index, step in enumerate(todo, 1):
