@@ -34,16 +34,21 @@ def _step_root(step: Step, run_dir: Path) -> Path:
 def _check_inputs(config: RunConfig, stages: set[str]) -> None:
     """Read the user's own inputs of the stages still to run now, so a missing prompts file fails before
     an hour of calibration, not after it."""
+    def flag(args: list[str], name: str) -> str | None:  # a value passed through a stage's extra_args
+        return args[args.index(name) + 1] if name in args[:-1] else None
+
     if "calibrate" in stages:
         from fastprune.data import open_source
 
-        c = config.calibrate
-        open_source(c.data, field=c.field, template=c.template)
+        c, extra = config.calibrate, config.calibrate.extra_args
+        open_source(c.data, field=c.field or flag(extra, "--field"), template=c.template or flag(extra, "--template"),
+                    split=flag(extra, "--split") or "train", text_mode="whole" if "--whole-file" in extra else "lines")
     if "generate" in stages:
         from fastprune.generate.prompts import load_prompts
 
-        g = config.generate
-        load_prompts(g.prompts, field=g.field, limit=g.limit)
+        g, extra = config.generate, config.generate.extra_args
+        load_prompts(g.prompts, field=g.field or flag(extra, "--field"), template=flag(extra, "--template"),
+                     split=flag(extra, "--split") or "train", limit=g.limit)
 
 
 def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = None) -> Manifest:
@@ -86,7 +91,12 @@ def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = N
         manifest.start(step.name, step.stage, step.argv)
         t0 = time.perf_counter()
         try:
-            code = fastprune_main(step.argv)
+            code = fastprune_main(step.argv, raise_errors=True)
+        except FastpruneError as exc:
+            # One error line: the step and its cause together.
+            manifest.fail(step.name, str(exc))
+            raise FastpruneError(f"step {step.name} failed: {exc}; fix the cause and re-run the same command "
+                                 "to resume") from exc
         except Exception as exc:
             manifest.fail(step.name, f"{type(exc).__name__}: {exc}")
             raise
