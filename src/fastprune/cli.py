@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, raise_errors: bool = False) -> int:
+    """Run one command; ``raise_errors`` lets a caller (``fastprune run``) report a FastpruneError itself."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -68,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except FastpruneError as exc:
+        if raise_errors:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,6 +11,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from fastprune.errors import FastpruneError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -76,3 +78,11 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def require_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """``path`` as an output folder: refused (before any work) when it exists as something else."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FastpruneError(f"{flag} {path} is an existing file, not a folder; choose another {flag}")
+    return path

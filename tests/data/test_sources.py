@@ -35,7 +35,8 @@ def test_missing_field_names_the_fields(jsonl):
         open_source(str(jsonl), field="text2")
     with pytest.raises(FastpruneError, match="--template uses field 'answer'"):
         open_source(str(jsonl), template="{q} {answer}")
-    with pytest.raises(FastpruneError, match="--field or combine several"):
+    with pytest.raises(FastpruneError, match=r"d\.jsonl:1: no prompt field found .*the record has: q, a, n\); "
+                                             "name it with --field"):
         open_source(str(jsonl))
 
 
@@ -99,3 +100,29 @@ def test_hub_dataset_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FastpruneError, match="cannot open dataset 'someone/some-corpus'.*local file"):
         open_source("someone/some-corpus")
+
+
+def test_malformed_jsonl_line_is_reported_with_file_and_line_number(tmp_path):
+    path = tmp_path / "p.jsonl"
+    # blank lines are skipped as documents but still count as lines of the file
+    path.write_text('{"text": "a"}\n\n{"text": "b"}\n{"text": "c"\n{"text": "d"}\n')
+    source = open_source(str(path))
+    with pytest.raises(FastpruneError, match=rf"{path}: line 4 is not valid JSON"):
+        list(source.documents())
+    with pytest.raises(FastpruneError, match=rf"{path}: line 4 is not valid JSON"):
+        list(open_source(str(path), shuffle=True, seed=1, validate=False).documents())
+
+
+def test_records_say_where_each_came_from(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('\n{"text": "a"}\n{"text": "b"}\n')
+    assert list(open_source(str(path)).records()) == [(f"{path}:2", {"text": "a"}), (f"{path}:3", {"text": "b"})]
+    arr = tmp_path / "a.json"
+    arr.write_text(json.dumps([{"text": "x"}, {"text": "y"}]))
+    assert [w for w, _ in open_source(str(arr)).records(1)] == [f"{arr}[1]"]
+
+
+def test_corpus_without_text_uses_the_detected_prompt_field(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": 1, "question": "q1", "answer": "a1"}\n{"id": 2, "question": "q2", "answer": "a2"}\n')
+    assert list(open_source(str(path)).documents()) == ["q1", "q2"]

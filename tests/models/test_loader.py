@@ -59,7 +59,7 @@ def test_bad_dtype_and_device():
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
-    with pytest.raises(FastpruneError, match="cannot load model"):
+    with pytest.raises(FastpruneError, match=r"config\.json is not valid JSON"):
         load_model(str(tmp_path))
 
 

@@ -50,7 +50,7 @@ def test_study_runs_end_to_end_and_resumes(tmp_path, shared_data, monkeypatch):
     # A second invocation finds everything done and runs no stage at all.
     import fastprune.cli
 
-    def no_stage(argv):
+    def no_stage(argv, **kwargs):
         raise AssertionError(f"stage re-ran: {argv}")
 
     monkeypatch.setattr(fastprune.cli, "main", no_stage)
@@ -61,9 +61,9 @@ def test_study_runs_end_to_end_and_resumes(tmp_path, shared_data, monkeypatch):
     seen = []
     real_main = fastprune.cli.main
 
-    def spy(argv):
+    def spy(argv, **kwargs):
         seen.append(argv[0])
-        return real_main(argv)
+        return real_main(argv, **kwargs)
 
     monkeypatch.setattr(fastprune.cli, "main", spy)
     run_study(config, run_dir, from_stage="bench")
@@ -101,17 +101,54 @@ def test_from_stage_accepts_changes_in_redone_stages_only(tmp_path, shared_data,
     import fastprune.cli
 
     seen = []
-    monkeypatch.setattr(fastprune.cli, "main", lambda argv: seen.append(argv[0]) or 1)
+    monkeypatch.setattr(fastprune.cli, "main", lambda argv, **kwargs: seen.append(argv[0]) or 1)
     changed_bench = config_from_dict({**base, "bench": {**base["bench"], "repeats": 2}})
     with pytest.raises(FastpruneError, match="step bench failed"):
         run_study(changed_bench, run_dir, from_stage="bench")
     assert seen == ["bench"]
 
 
-def test_failed_stage_is_recorded_and_named(tmp_path):
+def test_missing_input_fails_before_the_run_dir_exists(tmp_path):
     config = config_from_dict({"model": "tiny:llama:4", "stages": ["calibrate"], "device": "cpu",
                                "calibrate": {"data": str(tmp_path / "missing.txt")}})
-    with pytest.raises(FastpruneError, match="step calibrate failed"):
+    with pytest.raises(FastpruneError, match="data file not found"):
+        run_study(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_failed_stage_is_recorded_and_named(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some text\n")
+    config = config_from_dict({"model": "tiny:llama:4", "stages": ["calibrate"], "device": "cpu",
+                               "calibrate": {"data": str(corpus), "extra_args": ["--loss-ablation", "--block", "9"]}})
+    with pytest.raises(FastpruneError, match="step calibrate failed: --block 9 must be between 1 and"):
         run_study(config, tmp_path / "run")
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["steps"]["calibrate"]["status"] == "failed"
+    assert "--block 9" in json.dumps(manifest["steps"]["calibrate"])
+
+
+def test_failed_stage_is_one_error_line(tmp_path, capsys):
+    from fastprune.cli import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some text\n")
+    config = tmp_path / "study.yaml"
+    bad_block = ["--loss-ablation", "--block", "9"]
+    config.write_text(json.dumps({"model": "tiny:llama:4", "stages": ["calibrate"], "device": "cpu",
+                                  "calibrate": {"data": str(corpus), "extra_args": bad_block}}))
+    assert main(["run", str(config), "--out", str(tmp_path / "run")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "step calibrate failed: --block 9" in errors[0]
+
+
+def test_input_check_reads_prompts_as_the_stage_will(tmp_path):
+    """A --template passed through extra_args is what the generate step uses, so the early check uses it too."""
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"id": "a", "q": "say hi"}) + "\n")
+    config = config_from_dict({"model": "tiny:llama:2", "stages": ["generate"], "device": "cpu",
+                               "generate": {"prompts": str(prompts), "limit": 1, "max_new_tokens": 2,
+                                            "extra_args": ["--template", "Q: {q}"]}})
+    run_study(config, tmp_path / "run")
+    (row,) = [json.loads(line) for line in (tmp_path / "run" / "generate" / "self_responses.jsonl").open()]
+    assert row["id"] == "a" and row["prompt"] == [{"role": "user", "content": "Q: say hi"}]

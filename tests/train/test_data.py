@@ -48,12 +48,37 @@ def test_generic_chat_rows_and_plain_string_prompts(tmp_path):
 def test_no_chat_template_concatenates_prompt_and_response(tmp_path):
     tok = byte_tokenizer()
     tok.chat_template = None
-    rows = read_rows(write_jsonl(tmp_path / "r.jsonl", [{"prompt": "Q: 1+1", "response": "2"}]))
+    rows = read_rows(write_jsonl(tmp_path / "r.jsonl", [{"prompt": "def f():\n", "response": "    return 2"}]))
     with pytest.raises(FastpruneError, match="--no-chat-template"):
         Renderer(tok)
     (ex,), _ = build_examples(rows, Renderer(tok, use_chat_template=False), 64)
-    assert tok.decode(ex.input_ids, skip_special_tokens=False) == "Q: 1+1\n2<|im_end|>"
-    assert _decoded_targets(tok, ex) == "\n2<|im_end|>"
+    # the response continues the prompt as generate fed it: no separator added
+    assert tok.decode(ex.input_ids, skip_special_tokens=False) == "def f():\n    return 2<|im_end|>"
+    assert _decoded_targets(tok, ex) == "    return 2<|im_end|>"
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_rows_written_by_generate_pair_prompt_and_response_as_generated(tiny, tmp_path, chat):
+    from fastprune.generate.encoding import encode_prompt
+    from fastprune.generate.prompts import Prompt
+    from fastprune.generate.self_responses import SelfResponseConfig, run_self_responses
+
+    loaded = tiny("llama", layers=1)
+    prompts = [Prompt("code/0", "def add(a, b):\n"), Prompt("q/1", " What is 2 + 2? ")]
+    out = tmp_path / "sr.jsonl"
+    run_self_responses(loaded, prompts, out, SelfResponseConfig(chat=chat, temperature=0, max_new_tokens=4,
+                                                                batch_size=2), progress=False)
+    tok = loaded.tokenizer
+    renderer = Renderer(tok, use_chat_template=chat)
+    written = [json.loads(line) for line in out.read_text().splitlines()]  # in completion order
+    by_id = {p.id: p for p in prompts}
+    for row, (prompt, response) in zip(written, read_rows(out), strict=True):
+        p = by_id[row["id"]]
+        assert response == row["response"]
+        # the trainer's prompt tokens are exactly the tokens generate fed the model
+        assert renderer.prompt_ids(prompt) == encode_prompt(tok, p.text, chat=chat)
+        ex = renderer.render(prompt, response)
+        assert ex.input_ids[: len(renderer.prompt_ids(prompt))] == encode_prompt(tok, p.text, chat=chat)
 
 
 def test_truncation_counts_rows_and_drops_rows_without_response_tokens(tmp_path):

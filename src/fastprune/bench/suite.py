@@ -23,7 +23,7 @@ from fastprune.bench.measure import (
 from fastprune.bench.timing import peak_memory, reset_peak_memory
 from fastprune.errors import FastpruneError
 from fastprune.models import LoadedModel, load_model, model_info, resolve_device
-from fastprune.utils_io import atomic_write_json
+from fastprune.utils_io import atomic_write_json, require_output_dir
 
 
 @dataclass
@@ -54,6 +54,13 @@ class BenchSettings:
             raise FastpruneError("bench needs --repeats >= 1, --rounds >= 1, --warmup >= 0 and batch sizes >= 1")
         if not (self.engine or self.compare_hf):
             raise FastpruneError("nothing to measure: --no-engine without --compare-hf")
+        from fastprune.models.checkpoint_files import check_model_spec
+
+        if self.out:
+            require_output_dir(self.out)
+
+        for spec in self.models:  # a broken second checkpoint fails now, not after the first is measured
+            check_model_spec(spec)
 
 
 def _variants(settings: BenchSettings, device) -> Iterator[tuple[str, LoadedModel]]:

@@ -104,6 +104,9 @@ def run(args) -> int:
         overwrite=args.overwrite,
         progress=args.progress,
     )
+    from fastprune.utils_io import require_output_dir
+
+    require_output_dir(args.out)
     # Bad data fails here, before a model is loaded.
     source = open_source(
         args.data,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastprune.data.paths import resolve_shorthand
+from fastprune.data.prompt_fields import detect_prompt_field, prompt_value
 from fastprune.errors import FastpruneError
 
 _FILE_SUFFIXES = (".txt", ".json", ".jsonl", ".text", ".md")
@@ -23,15 +24,15 @@ _SHUFFLE_BUFFER = 10_000
 _BOM = b"\xef\xbb\xbf"
 
 
-def _lines(f) -> Iterator[tuple[int, bytes]]:
-    """``(byte offset, content)`` of each line, with a UTF-8 byte-order mark removed from the first."""
+def _lines(f) -> Iterator[tuple[int, int, bytes]]:
+    """``(line number from 1, byte offset, content)`` of each line, with a UTF-8 byte-order mark removed."""
     pos = 0
-    for number, line in enumerate(f):
+    for number, line in enumerate(f, 1):
         start = pos
         pos += len(line)
-        if number == 0 and line.startswith(_BOM):
+        if number == 1 and line.startswith(_BOM):
             line, start = line[len(_BOM) :], start + len(_BOM)
-        yield start, line
+        yield number, start, line
 
 
 class _Formatter:
@@ -41,8 +42,10 @@ class _Formatter:
         if field and template:
             raise FastpruneError("give either --field or --template, not both")
         self.field, self.template, self.where = field, template, where
+        self.detected: str | None = None  # the field chosen from the first record when none was given
 
-    def __call__(self, record, index: int) -> str:
+    def __call__(self, record, index: int, where: str | None = None) -> str:
+        where = where or f"{self.where}: record {index}"
         if not isinstance(record, dict):
             if isinstance(record, str):
                 if not (self.field or self.template):
@@ -51,36 +54,30 @@ class _Formatter:
                     f"{self.where} holds plain text; --field and --template apply only to "
                     "JSON/JSONL files and datasets"
                 )
-            raise FastpruneError(f"{self.where}: record {index} is a {type(record).__name__}, not an object")
+            raise FastpruneError(f"{where} is a {type(record).__name__}, not an object")
         keys = ", ".join(map(str, record)) or "(none)"
         if self.template:
             try:
                 return self.template.format_map({k: "" if v is None else v for k, v in record.items()})
             except KeyError as exc:
                 raise FastpruneError(
-                    f"{self.where}: --template uses field {exc.args[0]!r}, which record {index} does not "
-                    f"have; its fields are: {keys}"
+                    f"{where}: --template uses field {exc.args[0]!r}, which this record does not have; its "
+                    f"fields are: {keys}"
                 ) from None
             except (ValueError, IndexError) as exc:
                 raise FastpruneError(
                     f"--template {self.template!r} is not a valid format string: {exc}"
                 ) from None
-        name = self.field or ("text" if "text" in record else None)
-        if name is None:
-            raise FastpruneError(
-                f"{self.where}: records have no 'text' field; choose one with --field or combine several "
-                f"with --template (fields: {keys})"
-            )
-        if name not in record:
-            raise FastpruneError(
-                f"{self.where}: record {index} has no field {name!r}; its fields are: {keys}"
-            )
-        value = record[name]
-        if not isinstance(value, str):
-            raise FastpruneError(
-                f"{self.where}: field {name!r} of record {index} is {type(value).__name__}, "
-                "not text; use --template to format it"
-            )
+        if self.field:
+            name = self.field
+        else:
+            # A corpus's own 'text' first; otherwise the prompt field, detected from the first record.
+            if self.detected is None:
+                self.detected = "text" if "text" in record else detect_prompt_field(record, where)
+            name = self.detected
+        value = prompt_value(record, name, where)
+        if not isinstance(value, str):  # a chat: its turns, one per line
+            value = "\n".join(m["content"] for m in value)
         return value
 
 
@@ -117,20 +114,31 @@ class TextSource:
         }
 
     def documents(self, start: int = 0) -> Iterator[str]:
+        for index, (where, record) in enumerate(self.records(start), start=start):
+            yield self._format(record, index, where)
+
+    def format_record(self, record, index: int, where: str) -> str:
+        """One record as text, the way ``documents`` formats it (``--field``, ``--template`` or detected)."""
+        return self._format(record, index, where)
+
+    def records(self, start: int = 0) -> Iterator[tuple[str, object]]:
+        """``(where, record)`` of every document from ``start`` on, unformatted: a dict (JSON, JSONL, datasets)
+        or a string (text), with where it came from (``file:line``, ``file[index]``, ``name[index]``)."""
         if self.kind == "hf":
-            yield from self._hf_documents(start)
+            yield from self._hf_records(start)
             return
         if self.kind == "json":
             records = self._json_records()
             order = self._order(len(records))
             for i in range(start, len(records)):
-                yield self._format(records[order[i]] if order is not None else records[i], i)
+                j = int(order[i]) if order is not None else i
+                yield f"{self.location}[{j}]", records[j]
             return
         if self.kind == "text" and self.text_mode == "whole":
             if start == 0:
-                yield Path(self.location).read_text(encoding="utf-8-sig", errors="replace")
+                yield self.location, Path(self.location).read_text(encoding="utf-8-sig", errors="replace")
             return
-        yield from self._line_documents(start)
+        yield from self._line_records(start)
 
     def validate(self) -> None:
         """Fail now, not after a model has loaded, on an unreadable or empty source or a wrong field."""
@@ -139,34 +147,37 @@ class TextSource:
             raise FastpruneError(f"data source {self.location} is empty (no documents)")
 
     # -- local files -----------------------------------------------------------------------------------
-    def _parse_line(self, line: bytes, index: int):
+    def _parse_line(self, line: bytes, lineno: int):
         text = line.decode("utf-8", errors="replace").rstrip("\r\n")
         if self.kind == "text":
             return text
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise FastpruneError(f"{self.location}: line {index + 1} is not valid JSON ({exc.msg})") from None
+            raise FastpruneError(
+                f"{self.location}: line {lineno} is not valid JSON ({exc.msg} at column {exc.colno}); "
+                "a JSONL file holds one JSON object per line") from None
 
-    def _line_documents(self, start: int) -> Iterator[str]:
+    def _line_records(self, start: int) -> Iterator[tuple[str, object]]:
         # Documents are non-blank lines; their index counts only those, so it is stable across resumes.
         if not self.shuffle:
             with open(self.location, "rb") as f:
                 index = 0
-                for _, line in _lines(f):
+                for lineno, _, line in _lines(f):
                     if not line.strip():
                         continue
                     if index >= start:
-                        yield self._format(self._parse_line(line, index), index)
+                        yield f"{self.location}:{lineno}", self._parse_line(line, lineno)
                     index += 1
             return
         with open(self.location, "rb") as f:
-            offsets = [start for start, line in _lines(f) if line.strip()]
-        order = self._order(len(offsets))
+            lines = [(lineno, offset) for lineno, offset, line in _lines(f) if line.strip()]
+        order = self._order(len(lines))
         with open(self.location, "rb") as f:
-            for i in range(start, len(offsets)):
-                f.seek(offsets[order[i]])
-                yield self._format(self._parse_line(f.readline(), i), i)
+            for i in range(start, len(lines)):
+                lineno, offset = lines[order[i]]
+                f.seek(offset)
+                yield f"{self.location}:{lineno}", self._parse_line(f.readline(), lineno)
 
     def _json_records(self) -> list:
         try:
@@ -195,14 +206,14 @@ class TextSource:
         return np.random.default_rng(self.seed).permutation(n)
 
     # -- HF datasets -----------------------------------------------------------------------------------
-    def _hf_documents(self, start: int) -> Iterator[str]:
+    def _hf_records(self, start: int) -> Iterator[tuple[str, object]]:
         ds = self._open_hf()
         if self.shuffle:
             ds = ds.shuffle(seed=self.seed, buffer_size=_SHUFFLE_BUFFER)
         if start:
             ds = ds.skip(start)
         for i, record in enumerate(ds, start=start):
-            yield self._format(record, i)
+            yield f"{self.location}[{i}]", record
 
     def _open_hf(self):
         import datasets

@@ -26,7 +26,7 @@ from fastprune.evaluate.report import format_table, slug, task_scores
 from fastprune.evaluate.sandbox import UNSANDBOXED_WARNING, require_sandbox
 from fastprune.evaluate.task import EvalOptions, Task
 from fastprune.provenance import run_provenance
-from fastprune.utils_io import atomic_write_json, atomic_write_text
+from fastprune.utils_io import atomic_write_json, atomic_write_text, require_output_dir
 
 
 def _jsonl(records: list[dict]) -> str:
@@ -71,10 +71,15 @@ def run_eval(
     sandbox = None
     if any(getattr(t, "runs_code", False) for t in tasks):
         sandbox = require_sandbox(options.allow_unsandboxed_exec, log=lambda m: log(m, file=sys.stderr))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = require_output_dir(out)
+    # Nothing is written before the first task finishes (the atomic writes create ``out``), and every
+    # model is checked first, so a broken checkpoint leaves no output dir behind.
     if loader is None:
         from fastprune.models import load_model
+        from fastprune.models.checkpoint_files import check_model_spec
+
+        for spec in models:
+            check_model_spec(spec)
 
         def loader(spec):
             return load_model(spec, dtype=dtype, device=device, seed=seed)

@@ -21,7 +21,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--prompts", required=True, metavar="SRC",
                    help="gsm8k-train, gsm8k-test, code-alpaca, a .json/.jsonl/.txt path, or a HF dataset name")
     p.add_argument("--out", required=True, metavar="FILE.jsonl", help="output JSONL (appended to on resume)")
-    p.add_argument("--field", help="record field holding the prompt (JSON/JSONL files and HF datasets)")
+    p.add_argument("--field", help="record field holding the prompt (JSON/JSONL files and HF datasets); default: "
+                   "detected from prompt, question, instruction (+ input), messages, text, problem")
     p.add_argument("--template", help="format string combining record fields, e.g. '{instruction}\\n{input}'")
     p.add_argument("--split", default="train", help="split of a HF dataset")
     p.add_argument("--limit", type=int, help="use only the first N prompts of the source")
@@ -65,11 +66,12 @@ def run(args) -> int:
 
     SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
                    top_p=cfg.top_p, stop_strings=cfg.stop_strings)
-    todo, done = pending_prompts(prompts, args.out)
+    todo, done = pending_prompts(prompts, args.out, cfg)
+    where = f"{len(prompts)} prompts from {source['prompt_field']!r} of {args.prompts}"
     if not todo:
-        print(f"{args.out}: all {len(prompts)} prompts already answered; nothing to do", file=sys.stderr)
+        print(f"{args.out}: all {where} already answered; nothing to do", file=sys.stderr)
         return 0
-    print(f"{args.out}: {done} rows already written, {len(todo)} prompts to answer", file=sys.stderr)
+    print(f"{args.out}: {where}; {done} rows already written, {len(todo)} prompts to answer", file=sys.stderr)
 
     from fastprune.models import load_model
 

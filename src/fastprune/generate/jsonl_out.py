@@ -2,7 +2,8 @@
 
 A run killed mid-write can leave at most a partial last line (no newline, or not valid JSON). On resume
 that tail is cut off, the complete rows' ids are skipped, and appending continues: no torn line and no
-duplicate ever reaches a reader that waits for the run to finish.
+duplicate ever reaches a reader that waits for the run to finish. The rows come back by id, so a resume can
+check that they still answer the prompts of the source.
 """
 
 from __future__ import annotations
@@ -14,15 +15,15 @@ from pathlib import Path
 from fastprune.errors import FastpruneError
 
 
-def recover(path: str | os.PathLike) -> set[str]:
-    """Ids of the complete rows in ``path`` (missing file: none); a torn last line is truncated away."""
+def recover(path: str | os.PathLike) -> dict[str, dict]:
+    """The complete rows of ``path`` by id (as a string; missing file: none); a torn last line is cut away."""
     path = Path(path)
     if not path.exists():
-        return set()
+        return {}
     data = path.read_bytes()
     good_end = data.rfind(b"\n") + 1
     tail = data[good_end:]
-    ids: set[str] = set()
+    ids: dict[str, dict] = {}
     lines = data[:good_end].splitlines()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -41,7 +42,7 @@ def recover(path: str | os.PathLike) -> set[str]:
             raise FastpruneError(f"{path}: line {number} has no 'id'; it is not a fastprune generate output")
         if str(row["id"]) in ids:
             raise FastpruneError(f"{path}: id {row['id']!r} appears twice (line {number}); remove the duplicate")
-        ids.add(str(row["id"]))
+        ids[str(row["id"])] = row
     if tail:
         with open(path, "r+b") as f:
             f.truncate(good_end)
@@ -55,11 +56,13 @@ class JsonlAppender:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._fd = -1  # opened (and the file created) with the first row: a run that writes none leaves none
 
     def write(self, row: dict) -> None:
         data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        if self._fd < 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         written = os.write(self._fd, data)
         if written != len(data):
             # A short write on a regular file means the disk is full; the next recover() drops the tail.

@@ -1,7 +1,8 @@
 """Self-generated responses: a model answers a prompt set, one resumable JSONL row per prompt.
 
 Each prompt's sampling seed is a hash of (run seed, prompt id), so a resumed or re-batched run draws exactly
-the tokens an uninterrupted one would have.
+the tokens an uninterrupted one would have. Rows carry the source's own ids; a resume first checks that
+every row already written answers the prompt the source now has under that id.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from fastprune.errors import FastpruneError
 from fastprune.generate.encoding import encode_prompt
 from fastprune.generate.jsonl_out import JsonlAppender, recover
-from fastprune.generate.prompts import Prompt
+from fastprune.generate.prompts import Prompt, prompt_hash
 from fastprune.generate.types import GenerationRequest, SamplingParams
 from fastprune.utils_io import atomic_write_json
 
@@ -45,23 +46,60 @@ def meta_path(out: str | Path) -> Path:
     return out.with_name(out.name + ".meta.json")
 
 
-def _check_meta(out: Path, meta: dict, resuming: bool) -> None:
+def _meta(cfg: SelfResponseConfig) -> dict:
+    """Settings that change the answers: recorded beside the output and required to match on resume."""
+    meta = {k: v for k, v in asdict(cfg).items() if k not in ("batch_size", "max_seq_len", "backend", "extra")}
+    meta.update(cfg.extra)
+    return json.loads(json.dumps(meta))  # compare in JSON form (tuples come back as lists)
+
+
+def _check_meta(out: Path, meta: dict) -> None:
     """A resume must continue the same job; anything else would mix two datasets in one file."""
     path = meta_path(out)
-    if resuming and path.exists():
-        old = json.loads(path.read_text())
-        diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k) and k != "limit")
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            raise FastpruneError(f"{path} is not valid JSON; it was edited or corrupted (restore it, or write "
+                                 "to a new --out)") from None
+        # limit may grow; the prompt field of the source is checked row by row instead
+        ignored = ("limit",)
+        diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k) and k not in ignored)
         if diff:
             raise FastpruneError(
                 f"{out} was written with different settings ({', '.join(diff)} differ, see {path}); "
                 f"use the same command to resume, or a new --out")
-    atomic_write_json(path, meta)
 
 
-def pending_prompts(prompts: list[Prompt], out: str | Path) -> tuple[list[Prompt], int]:
-    """Prompts whose ids are not yet in ``out`` (after dropping a torn last line), and how many are done."""
-    done = recover(out)
-    return [p for p in prompts if p.id not in done], len(done)
+def _check_rows(prompts: list[Prompt], rows: dict[str, dict], out: Path, cfg: SelfResponseConfig) -> None:
+    """Every row already written must answer the prompt the source holds under its id, as it was fed."""
+    by_key = {p.key: p for p in prompts}
+    for key, row in rows.items():
+        prompt = by_key.get(key)
+        if prompt is None:
+            raise FastpruneError(
+                f"{out}: row id {row['id']!r} is not among the {len(prompts)} prompts of the source (was it "
+                "removed, re-keyed, or cut by a smaller --limit?); restore the source, or write to a new --out")
+        if prompt_hash(row.get("prompt")) != prompt_hash(prompt_record(prompt.text, cfg)):
+            raise FastpruneError(
+                f"{out}: row id {row['id']!r} answers a different prompt than the source now holds under that id "
+                "(the source was edited); restore it, or write to a new --out")
+
+
+def pending_prompts(prompts: list[Prompt], out: str | Path, cfg: SelfResponseConfig
+                    ) -> tuple[list[Prompt], int]:
+    """Prompts whose ids are not yet in ``out`` (after dropping a torn last line), and how many are done.
+
+    A resume is checked before anything runs: same settings, and every written row matching the source.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise FastpruneError(f"--out {out} is a directory; give the path of a .jsonl file (e.g. {out}/responses.jsonl)")
+    rows = recover(out)
+    if rows:
+        _check_meta(out, _meta(cfg))
+        _check_rows(prompts, rows, out, cfg)
+    return [p for p in prompts if p.key not in rows], len(rows)
 
 
 def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: SelfResponseConfig,
@@ -72,15 +110,10 @@ def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: Self
     from fastprune.generate.engine import GenerationEngine
 
     out = Path(out)
-    ids = [p.id for p in prompts]
-    if len(set(ids)) != len(ids):
+    keys = [p.key for p in prompts]
+    if len(set(keys)) != len(keys):
         raise FastpruneError("prompt ids are not unique; every row of the output needs its own id")
-    todo, done = pending_prompts(prompts, out)
-    # Settings that change the answers are recorded and must match on resume; the rest only change speed.
-    meta = {k: v for k, v in asdict(cfg).items() if k not in ("batch_size", "max_seq_len", "backend", "extra")}
-    meta.update(cfg.extra)
-    meta = json.loads(json.dumps(meta))  # compare in JSON form (tuples come back as lists)
-    _check_meta(out, meta, resuming=done > 0)
+    todo, done = pending_prompts(prompts, out, cfg)
     if not todo:
         return {"written": 0, "already_done": done, "tokens": 0, "seconds": 0.0}
 
@@ -94,7 +127,7 @@ def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: Self
     requests = [
         GenerationRequest(ids_, SamplingParams(
             max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,
-            seed=request_seed(cfg.seed, p.id), stop_strings=cfg.stop_strings), id=p.id)
+            seed=request_seed(cfg.seed, p.key), stop_strings=cfg.stop_strings), id=p.key)
         for p, ids_ in zip(todo, encoded, strict=True)
     ]
     written = tokens = 0
@@ -102,9 +135,13 @@ def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: Self
     with JsonlAppender(out) as sink:
         for index, result in engine.stream(requests, progress=progress):
             prompt = todo[index]
+            if written == 0:
+                # Written with the first answer, so a job that fails before any (bad weights, NaN logits,
+                # a refused setting) leaves nothing behind, and a resume always finds the settings.
+                atomic_write_json(meta_path(out), _meta(cfg))
             sink.write({
                 "id": prompt.id,
-                "prompt": _prompt_field(prompt.text, cfg),
+                "prompt": prompt_record(prompt.text, cfg),
                 "response": result.text,
                 "num_tokens": result.num_tokens,
                 "finish_reason": result.finish_reason,
@@ -117,8 +154,9 @@ def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: Self
             "decode_kernels": getattr(engine.runner, "linear_backend", "torch")}
 
 
-def _prompt_field(text: str, cfg: SelfResponseConfig):
-    if not cfg.chat:
+def prompt_record(text: str | list[dict], cfg: SelfResponseConfig):
+    """The prompt as the output row records it: exactly what was fed (the user's text, or the chat)."""
+    if not cfg.chat or not isinstance(text, str):
         return text
     messages = [{"role": "user", "content": text}]
     if cfg.system_prompt is not None:

@@ -130,13 +130,20 @@ def checkpoint_path(spec: ModelSpec) -> str | Path:
 def _load_pretrained(path: str, dtype, device, trust_remote_code: bool, hub: bool):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from fastprune.models.checkpoint_files import check_checkpoint, check_load_report, load_error
+
+    files = None if hub else check_checkpoint(path, trust_remote_code)
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=trust_remote_code)
+        # Mismatched shapes come back in the report (and are refused below with the file named), not raised.
+        model, report = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, trust_remote_code=trust_remote_code, output_loading_info=True,
+            ignore_mismatched_sizes=True)
     except OSError as exc:
         where = "the hub (is there a network?)" if hub else path
         raise FastpruneError(f"cannot load model {path!r} from {where}: {exc}".splitlines()[0]) from exc
-    except ValueError as exc:
-        raise FastpruneError(f"cannot load model {path!r}: {exc}".splitlines()[0]) from exc
+    except (ValueError, RuntimeError, KeyError, EOFError) as exc:
+        raise load_error(path, exc) from exc
+    check_load_report(path, files, report)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError):

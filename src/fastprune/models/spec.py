@@ -61,7 +61,12 @@ def parse_model_spec(spec: str) -> ModelSpec:
         family = parts[1].lower() if len(parts) > 1 else ""
         if family not in TINY_FAMILIES:
             raise FastpruneError(f"unknown tiny family {family!r}; known: {', '.join(TINY_FAMILIES)}")
-        layers = int(parts[2]) if len(parts) > 2 and parts[2] else 6
+        try:
+            layers = int(parts[2]) if len(parts) > 2 and parts[2] else 6
+        except ValueError:
+            layers = 0
+        if layers < 1 or len(parts) > 3:
+            raise FastpruneError(f"model spec {spec!r}: the form is tiny:FAMILY[:LAYERS] with LAYERS >= 1")
         return ModelSpec("tiny", family, layers=layers, raw=raw)
     path = Path(spec).expanduser()
     if spec.lower().endswith(".gguf"):

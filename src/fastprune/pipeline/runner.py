@@ -11,6 +11,7 @@ from fastprune.errors import FastpruneError
 from fastprune.pipeline.config import STAGE_ORDER, RunConfig, config_to_dict
 from fastprune.pipeline.manifest import Manifest
 from fastprune.pipeline.steps import Step, build_steps
+from fastprune.utils_io import require_output_dir
 
 
 def _remove(path: Path) -> None:
@@ -30,12 +31,35 @@ def _step_root(step: Step, run_dir: Path) -> Path:
     return step.output
 
 
+def _check_inputs(config: RunConfig, stages: set[str]) -> None:
+    """Read the user's own inputs of the stages still to run now, so a missing prompts file fails before
+    an hour of calibration, not after it."""
+    def flag(args: list[str], name: str) -> str | None:  # a value passed through a stage's extra_args
+        return args[args.index(name) + 1] if name in args[:-1] else None
+
+    if "calibrate" in stages:
+        from fastprune.data import open_source
+
+        c, extra = config.calibrate, config.calibrate.extra_args
+        open_source(c.data, field=c.field or flag(extra, "--field"), template=c.template or flag(extra, "--template"),
+                    split=flag(extra, "--split") or "train", text_mode="whole" if "--whole-file" in extra else "lines")
+    if "generate" in stages:
+        from fastprune.generate.prompts import load_prompts
+
+        g, extra = config.generate, config.generate.extra_args
+        load_prompts(g.prompts, field=g.field or flag(extra, "--field"), template=flag(extra, "--template"),
+                     split=flag(extra, "--split") or "train", limit=g.limit)
+
+
 def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = None) -> Manifest:
     """Run every step of ``config`` into ``run_dir``; return the manifest. Re-running resumes."""
     from fastprune.cli import main as fastprune_main
+    from fastprune.models.checkpoint_files import check_model_spec
     from fastprune.pipeline.report import write_report
 
-    run_dir = Path(run_dir)
+    check_model_spec(config.model)  # a broken model fails before the run dir exists
+    run_dir = require_output_dir(run_dir)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     steps = build_steps(config, run_dir)
     redo_sections: frozenset[str] = frozenset()
@@ -53,6 +77,12 @@ def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = N
             _remove(_step_root(step, run_dir))
         manifest.forget([s.name for s in redo])
     todo = [s for s in steps if not (manifest.is_done(s.name) and s.output.exists())]
+    try:
+        _check_inputs(config, {s.stage for s in todo})
+    except FastpruneError:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     print(f"fastprune run: {len(steps) - len(todo)} of {len(steps)} steps already done in {run_dir}",
           file=sys.stderr)
     for index, step in enumerate(todo, 1):
@@ -61,7 +91,12 @@ def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = N
         manifest.start(step.name, step.stage, step.argv)
         t0 = time.perf_counter()
         try:
-            code = fastprune_main(step.argv)
+            code = fastprune_main(step.argv, raise_errors=True)
+        except FastpruneError as exc:
+            # One error line: the step and its cause together.
+            manifest.fail(step.name, str(exc))
+            raise FastpruneError(f"step {step.name} failed: {exc}; fix the cause and re-run the same command "
+                                 "to resume") from exc
         except Exception as exc:
             manifest.fail(step.name, f"{type(exc).__name__}: {exc}")
             raise

@@ -140,9 +140,9 @@ class Renderer:
 
     def render(self, prompt: list[dict] | str, response: str) -> Example:
         head = self.prompt_ids(prompt)
-        # Raw concatenation needs a separator or the response's first word glues onto the prompt's last.
-        sep = "" if self.use_chat_template or not head else "\n"
-        answer = list(self.tok(sep + response, add_special_tokens=False)["input_ids"]) + [self.end_id]
+        # No separator: a raw self-response continues its prompt exactly as written (generate fed the text
+        # as given, so a code prompt's own trailing newline is already part of it).
+        answer = list(self.tok(response, add_special_tokens=False)["input_ids"]) + [self.end_id]
         ids = head + answer
         # Position t predicts ids[t+1]; only answer tokens are predicted (the last prompt token predicts the
         # first answer token; with an empty prompt nothing predicts the very first token).

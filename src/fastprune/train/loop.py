@@ -181,6 +181,9 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
         local, grad_norm = optimizer_step(model, micro_batches, step_targets, env.world, params, optimizer,
                                           cfg.grad_clip, distiller)
         loss = env.sum(local) / step_targets
+        if not math.isfinite(float(loss)):
+            bar.close()  # the error line must start a line of its own
+            _refuse_non_finite(cfg, ckpt_dir, env, step, float(loss))
         if env.device.type == "cuda":
             torch.cuda.synchronize(env.device)
         dt = time.perf_counter() - t0
@@ -216,3 +219,16 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
         save_dtype = parse_dtype(cfg.save_dtype, "--save-dtype")
     save_final(mode, base, loaded.tokenizer, cfg, env, save_dtype, summary)
     return summary
+
+
+def _refuse_non_finite(cfg: TrainConfig, ckpt_dir, env: DistEnv, step: int, loss: float) -> None:
+    """Stop on a NaN/inf loss instead of saving a broken model; a state dir holding no checkpoint goes too."""
+    import shutil
+
+    from fastprune.errors import FastpruneError
+
+    if env.is_main and not checkpoint.complete_checkpoints(ckpt_dir):
+        shutil.rmtree(cfg.state_dir, ignore_errors=True)
+    raise FastpruneError(
+        f"training loss is {loss} at step {step + 1}: the model's outputs are not finite (check {cfg.model}'s "
+        "weights with 'fastprune eval MODEL --tasks ppl') or training diverged (lower --lr, keep --grad-clip)")
