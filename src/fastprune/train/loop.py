@@ -107,8 +107,10 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None) -> di
 def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
     from tqdm.auto import tqdm
 
-    torch.manual_seed(cfg.seed + env.rank)
-    random.seed(cfg.seed + env.rank)
+    # Everything built from the RNG before training (random weights, LoRA adapters) must be the same on every
+    # rank and for every world size, so it is seeded with the seed alone; only dropout below is per rank.
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
     rows = read_rows(cfg.data)
     loaded = load_for_training(cfg, env)
     examples, stats = build_examples(rows, Renderer(loaded.tokenizer, cfg.chat_template), cfg.max_seq_len)
@@ -125,6 +127,8 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
     mode = prepare(base, loaded.adapter.layers, cfg.mode, cfg.last_k, cfg.lora_r, cfg.lora_alpha,
                    cfg.lora_dropout)
     model = mode.model
+    torch.manual_seed(cfg.seed + env.rank)  # dropout masks: independent draws on each rank
+    random.seed(cfg.seed + env.rank)
     for note in stats.notes + mode.notes:
         if env.is_main:
             print(f"note: {note}", file=sys.stderr)
