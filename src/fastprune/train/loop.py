@@ -63,7 +63,12 @@ def optimizer_step(model, micro_batches, step_targets: int, world: int, params, 
     """One optimizer step over this rank's micro-batches; returns (this rank's summed token loss, the
     global gradient norm before clipping). See the module docstring for the loss scaling."""
     local = 0.0
-    for batch in micro_batches:
+    batches = list(micro_batches)
+    sync = getattr(model, "set_requires_gradient_sync", None)  # an FSDP2 module
+    for i, batch in enumerate(batches):
+        if sync is not None:
+            # Gradients accumulate unsharded on each rank; only the last micro-batch reduce-scatters them.
+            sync(i == len(batches) - 1)
         loss_sum = token_loss_sum(model, batch, distiller)
         (loss_sum * (world / step_targets)).backward()
         local += float(loss_sum.detach())
