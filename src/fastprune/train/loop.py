@@ -143,7 +143,7 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
     if cfg.activation_checkpointing:
         enable_activation_checkpointing(base)
     if cfg.mode == "qlora":
-        pass  # placed on the GPU by the quantised load; a 4-bit base is not sharded here
+        pass  # placed on its device by the quantised load; a 4-bit base is not sharded here
     elif env.sharded:
         shard(model, mode.layers, env)
     else:
@@ -216,9 +216,9 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
                         "dropped": stats.dropped, "target_tokens": stats.target_tokens, "tokens": stats.tokens},
                "notes": stats.notes + mode.notes, "final": last}
     if cfg.save_dtype == "auto":
-        save_dtype = source_dtype(loaded) or next(base.parameters()).dtype
-        if cfg.mode == "qlora":
-            save_dtype = torch.bfloat16
+        # A 4-bit base has no dtype of its own to keep: its source checkpoint's, else bf16.
+        fallback = torch.bfloat16 if cfg.mode == "qlora" else next(base.parameters()).dtype
+        save_dtype = source_dtype(loaded) or fallback
     else:
         from fastprune.train.model_io import parse_dtype
 

@@ -54,9 +54,10 @@ def _load_quantized(cfg: TrainConfig, env: DistEnv):
     path = str(ensure_embedded_checkpoint()) if spec.kind == "embedded" else spec.value
     from transformers import AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=qlora_quantization_config(),
-                                                 dtype=torch.bfloat16, device_map={"": env.device.index or 0},
-                                                 trust_remote_code=cfg.trust_remote_code)
+    quant = qlora_quantization_config(env.device)
+    where = (env.device.index or 0) if env.device.type == "cuda" else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=quant, dtype=quant.bnb_4bit_compute_dtype,
+                                                 device_map={"": where}, trust_remote_code=cfg.trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     return LoadedModel(model, tokenizer, spec, path=Path(path) if spec.kind != "hub" else None)
 
@@ -93,9 +94,9 @@ def _gathered_plain_model(setup: ModeSetup, base: nn.Module, lora_kwargs: dict, 
     return merged(ModeSetup(setup.mode, copy, setup.layers, 0, 0, 0))
 
 
-def _qlora_plain_model(setup: ModeSetup, cfg: TrainConfig, lora_kwargs: dict) -> nn.Module:
+def _qlora_plain_model(setup: ModeSetup, cfg: TrainConfig, lora_kwargs: dict, dtype: torch.dtype) -> nn.Module:
     """Merging into the 4-bit base would re-quantise the result; instead the trained adapters are applied to
-    the unquantised base (bf16, CPU) and merged there, which is what the recovered model should be."""
+    the unquantised base (``dtype``, CPU) and merged there, which is what the recovered model should be."""
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import AutoModelForCausalLM
 
@@ -105,7 +106,7 @@ def _qlora_plain_model(setup: ModeSetup, cfg: TrainConfig, lora_kwargs: dict) ->
     adapters = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(setup.model).items()}
     spec = parse_model_spec(cfg.model)
     path = str(ensure_embedded_checkpoint()) if spec.kind == "embedded" else spec.value
-    base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, trust_remote_code=cfg.trust_remote_code)
+    base = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
     peft_model = wrap_lora(base, **lora_kwargs)
     set_peft_model_state_dict(peft_model, adapters)
     return merged(ModeSetup("lora", peft_model, setup.layers, 0, 0, 0))
@@ -117,7 +118,7 @@ def save_final(setup: ModeSetup, base: nn.Module, tokenizer, cfg: TrainConfig, e
     and a summary; all-or-nothing through a temp directory and a rename."""
     lora_kwargs = {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout}
     if setup.mode == "qlora":
-        plain = _qlora_plain_model(setup, cfg, lora_kwargs) if env.is_main else None
+        plain = _qlora_plain_model(setup, cfg, lora_kwargs, save_dtype) if env.is_main else None
     elif env.sharded:
         plain = _gathered_plain_model(setup, base, lora_kwargs, env)
     else:

@@ -1,5 +1,6 @@
 """What is trained: every weight (``full``), the last k decoder layers and the LM head (``partial``), LoRA
-adapters on every linear projection (``lora``), or LoRA on a 4-bit NF4 base (``qlora``, GPU only)."""
+adapters on every linear projection (``lora``), or LoRA on a 4-bit NF4 base (``qlora``: bitsandbytes, on CPU
+with fp32 compute or on a GPU with bf16 compute)."""
 
 from __future__ import annotations
 
@@ -31,26 +32,23 @@ class ModeSetup:
 
 
 def check_qlora_available(world_size: int = 1) -> None:
-    """Fail with what is missing: QLoRA needs bitsandbytes and a CUDA GPU (its 4-bit kernels are CUDA)."""
-    missing = []
+    """Fail with what is missing: QLoRA needs bitsandbytes (its NF4 kernels run on CPU and CUDA)."""
     if importlib.util.find_spec("bitsandbytes") is None:
-        missing.append("the bitsandbytes package (pip install bitsandbytes)")
-    if not torch.cuda.is_available():
-        missing.append("a CUDA GPU")
-    if missing:
-        raise FastpruneError(f"--mode qlora needs {' and '.join(missing)}; on this machine use --mode lora "
-                             "(same adapters, unquantised base)")
+        raise FastpruneError("--mode qlora needs the bitsandbytes package (pip install 'fastprune[qlora]' or "
+                             "pip install bitsandbytes); without it use --mode lora (same adapters, unquantised base)")
     if world_size > 1:
-        raise FastpruneError("--mode qlora runs on one GPU (a 4-bit base does not shard with FSDP2 here); "
+        raise FastpruneError("--mode qlora runs in one process (a 4-bit base does not shard with FSDP2 here); "
                              "use --mode lora under torchrun")
 
 
-def qlora_quantization_config():
-    """The paper's QLoRA base: NF4 4-bit weights, double quantisation, bf16 compute."""
+def qlora_quantization_config(device: torch.device):
+    """The paper's QLoRA base: NF4 4-bit weights with double quantisation; compute in bf16 on a GPU and in fp32
+    on CPU (where bf16 matmuls are slow or emulated)."""
     from transformers import BitsAndBytesConfig
 
+    compute = torch.bfloat16 if device.type == "cuda" else torch.float32
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
+                              bnb_4bit_compute_dtype=compute)
 
 
 def untie_lm_head(model: nn.Module) -> bool:
