@@ -5,7 +5,9 @@ with fp32 compute or on a GPU with bf16 compute)."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import warnings
+import zlib
 from dataclasses import dataclass, field
 
 import torch
@@ -73,9 +75,25 @@ def _count(model: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+def is_lora_param(name: str) -> bool:
+    return ".lora_A." in name or ".lora_B." in name
+
+
+def lora_init(name: str, shape: tuple, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """The initial value of LoRA parameter ``name``: peft's default (A kaiming-uniform with a=sqrt(5), B zero),
+    drawn from a generator seeded by ``seed`` and the name. So it is the same however the model is built (on
+    meta or not), in whatever order, and on every rank whatever the world size."""
+    full = torch.zeros(shape, dtype=torch.float32)
+    if ".lora_A." in name:
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+        nn.init.kaiming_uniform_(full, a=math.sqrt(5), generator=gen)
+    return full.to(dtype)
+
+
 def prepare(model: nn.Module, layers: nn.ModuleList, mode: str, last_k: int = 4, lora_r: int = 16,
-            lora_alpha: int = 32, lora_dropout: float = 0.05) -> ModeSetup:
-    """Set ``requires_grad`` (and wrap with peft for LoRA) for ``mode``; the model is put in train mode."""
+            lora_alpha: int = 32, lora_dropout: float = 0.05, seed: int = 0) -> ModeSetup:
+    """Set ``requires_grad`` (and wrap with peft for LoRA, adapters from ``lora_init``) for ``mode``; the model
+    is put in train mode."""
     if mode not in MODES:
         raise FastpruneError(f"unknown --mode {mode!r}; use one of {', '.join(MODES)}")
     n = len(layers)
@@ -102,6 +120,10 @@ def prepare(model: nn.Module, layers: nn.ModuleList, mode: str, last_k: int = 4,
         model.get_output_embeddings().weight.requires_grad_(True)
     else:
         model = wrap_lora(model, lora_r, lora_alpha, lora_dropout, quantized=mode == "qlora")
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if is_lora_param(name) and not p.is_meta:  # on meta: filled after sharding (sharded_load)
+                    p.copy_(lora_init(name, tuple(p.shape), p.dtype, seed))
     model.train()
     trainable, total = _count(model)
     return ModeSetup(mode, model, layers, trainable, total, first, notes)
