@@ -76,13 +76,14 @@ class SafetensorsSource:
 class Rank0Source:
     """Rank 0 holds the whole state dict; ``rows`` broadcasts one tensor (collective, same order on all ranks)."""
 
-    def __init__(self, state: dict | None):
+    def __init__(self, state: dict | None, device: torch.device):
         box = [sorted(state) if state is not None else None]
         dist.broadcast_object_list(box, src=0)
-        self.keys, self._state = set(box[0]), state
+        self.keys, self._state, self._device = set(box[0]), state, device  # nccl broadcasts GPU tensors only
 
     def rows(self, key: str, lo: int, hi: int, shape, dtype) -> torch.Tensor:
-        full = self._state[key].to(dtype).contiguous() if self._state is not None else torch.empty(shape, dtype=dtype)
+        full = (self._state[key].to(self._device, dtype).contiguous() if self._state is not None
+                else torch.empty(shape, dtype=dtype, device=self._device))
         dist.broadcast(full, src=0)
         return full[lo:hi] if full.dim() else full
 
@@ -124,7 +125,8 @@ def source_for(spec, dtype: torch.dtype, env: DistEnv, trust_remote_code: bool, 
     box = [(loaded.model.config, loaded.tokenizer) if loaded is not None else None]
     dist.broadcast_object_list(box, src=0)
     config, tokenizer = box[0]
-    return config, tokenizer, None, Rank0Source(loaded.model.state_dict() if loaded is not None else None)
+    return config, tokenizer, None, Rank0Source(loaded.model.state_dict() if loaded is not None else None,
+                                                env.device)
 
 
 def materialise(model: nn.Module, layers: nn.ModuleList, env: DistEnv, source, seed: int = 0) -> nn.Module:
