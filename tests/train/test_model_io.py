@@ -101,3 +101,32 @@ def test_qlora_trains_and_saves_the_merged_plain_checkpoint(rows_file, tmp_path,
     # much closer to it than the untrained source is.
     gap = (got - seen["qlora_logits"]).abs().mean()
     assert gap < 0.5 * (before - seen["qlora_logits"]).abs().mean(), gap
+
+
+def test_qlora_killed_and_resumed_equals_an_uninterrupted_run(rows_file, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    from fastprune.models import load_model
+
+    src = tmp_path / "src"
+    loaded = load_model("tiny:qwen3:2", dtype="float32", seed=4)
+    loaded.model.save_pretrained(src)
+    loaded.tokenizer.save_pretrained(src)
+    data = rows_file(16)
+    kw = dict(model=str(src), data=data, mode="qlora", lr=1e-2, warmup_steps=1, max_steps=4, batch_size=4,
+              max_seq_len=128, device="cpu", save_every=2)
+    train(TrainConfig(out=str(tmp_path / "straight"), **kw))
+
+    def kill(record):
+        if record["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=str(tmp_path / "resumed"), **kw), on_step=kill)
+    resumed = train(TrainConfig(out=str(tmp_path / "resumed"), **kw))
+    assert resumed["resumed_from_step"] == 2
+    a, b = read_log(tmp_path / "straight" / "train_log.jsonl"), read_log(tmp_path / "resumed" / "train_log.jsonl")
+    assert [r["loss"] for r in b] == pytest.approx([r["loss"] for r in a], rel=1e-5)
+    wa = load_file(tmp_path / "straight" / "model.safetensors")
+    wb = load_file(tmp_path / "resumed" / "model.safetensors")
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
