@@ -62,7 +62,7 @@ def complete_checkpoints(root: str | Path) -> list[Path]:
 def _trained_only(model, model_sd: dict) -> dict:
     # ignore_frozen_params drops frozen parameters but not the extra state a 4-bit layer stores beside its
     # weight (absmax, quant_map, ...), which would then be "unexpected" on resume; keep what trains only.
-    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    trained = {n for n, p in model.named_parameters(remove_duplicate=False) if p.requires_grad}  # tied names too
     return {k: v for k, v in model_sd.items() if k in trained}
 
 
@@ -112,7 +112,7 @@ def load(path: str | Path, model, optimizer, env: DistEnv, expect: dict) -> dict
     # Not strict: the frozen weights are absent on purpose. Anything else missing or extra is still an error.
     result = set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"],
                             options=StateDictOptions(ignore_frozen_params=True, strict=False))
-    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    frozen = {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
     missing = [k for k in result.missing_keys if k not in frozen]
     if missing or result.unexpected_keys:
         raise FastpruneError(f"checkpoint {path} does not fit the model (missing {missing[:3]}, unexpected "
