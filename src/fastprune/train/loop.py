@@ -118,8 +118,9 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None) -> di
 def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
     from tqdm.auto import tqdm
 
-    # Everything built from the RNG before training (random weights, LoRA adapters) must be the same on every
-    # rank and for every world size, so it is seeded with the seed alone; only dropout below is per rank.
+    # Whatever draws from the global RNG before training (random weights) must be the same on every rank and
+    # for every world size, so it is seeded with the seed alone; only dropout below is per rank. (LoRA
+    # adapters do not use it: modes.lora_init draws each from its own name.)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     rows = read_rows(cfg.data)
