@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -81,3 +82,65 @@ def test_lora_under_fsdp2_in_a_caller_made_group_matches_plain_lora(rows_file, t
     assert a.keys() == b.keys() and not any("lora" in k for k in a)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def _saved(spec, path):
+    """``spec`` written as a checkpoint dir: what users train (a pruned model), loaded from safetensors."""
+    from fastprune.models import load_model
+
+    loaded = load_model(spec, dtype="float32", seed=5)
+    loaded.model.save_pretrained(path)
+    loaded.tokenizer.save_pretrained(path)
+    return str(path)
+
+
+# Every mode, on the same global batch of 4 sequences: 2 ranks (killed after step 3 and resumed from the step-2
+# checkpoint) against 1 rank run straight through. "accum" splits each rank's share into two micro-batches.
+_BASE = dict(data=None, max_steps=4, max_seq_len=96, warmup_steps=1, device="cpu", seed=3, lora_dropout=0.0)
+_MODES = {
+    "full": dict(model="tiny:llama:3", mode="full", lr=1e-3),
+    "partial": dict(model="tiny:llama:3", mode="partial", last_k=1, lr=1e-2),
+    "lora": dict(model="tiny:qwen3:2", mode="lora", lr=1e-2, lora_r=4, lora_alpha=8),
+    "kd": dict(model="tiny:llama:2", mode="lora", lr=1e-2, teacher="tiny:llama:3", kd_alpha=0.7,
+               kd_temperature=2.0),
+    "accum": dict(model="tiny:qwen2:2", mode="full", lr=1e-3),
+}
+_TWO_RANK_BATCH = {"accum": dict(batch_size=1, grad_accum=2)}
+
+
+def _assert_same_run(a_dir, b_dir, what):
+    from safetensors.torch import load_file
+
+    a_log, b_log = read_log(a_dir / "train_log.jsonl"), read_log(b_dir / "train_log.jsonl")
+    assert [r["step"] for r in a_log] == [r["step"] for r in b_log] == [1, 2, 3, 4], what
+    assert [r["loss"] for r in a_log] == pytest.approx([r["loss"] for r in b_log], rel=1e-4), what
+    assert [r["grad_norm"] for r in a_log] == pytest.approx([r["grad_norm"] for r in b_log], rel=1e-3), what
+    a, b = load_file(a_dir / "model.safetensors"), load_file(b_dir / "model.safetensors")
+    assert a.keys() == b.keys() and not any("lora" in k for k in a), what
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=lambda m, k=k: f"{what} {k}: {m}")
+
+
+@pytest.mark.slow
+def test_every_mode_on_two_ranks_killed_and_resumed_matches_one_rank(rows_file, tmp_path):
+    data = rows_file(16)
+    models = {spec: _saved(spec, tmp_path / spec.replace(":", "-")) for spec in ("tiny:llama:3", "tiny:qwen3:2",
+                                                                                 "tiny:llama:2", "tiny:qwen2:2")}
+    modes = {name: {**kw, "model": models[kw["model"]]} for name, kw in _MODES.items()}
+    jobs = []
+    for name, kw in modes.items():
+        cfg = {**_BASE, **kw, "data": data, "out": str(tmp_path / f"{name}-2"), "save_every": 2,
+               **_TWO_RANK_BATCH.get(name, {"batch_size": 2})}
+        jobs.append({"config": cfg, "kill_after": 3})
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    worker = Path(__file__).with_name("dist_worker.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker),
+           str(tmp_path / "jobs.json")]
+    proc = subprocess.run(cmd, env=_torchrun_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name, kw in modes.items():
+        one = train(TrainConfig(**{**_BASE, **kw, "data": data, "out": str(tmp_path / f"{name}-1"), "batch_size": 4}))
+        assert one["world_size"] == 1 and not one["fsdp2"]
+        two = json.loads((tmp_path / f"{name}-2" / "train_summary.json").read_text())
+        assert two["world_size"] == 2 and two["resumed_from_step"] == 2, name
+        _assert_same_run(tmp_path / f"{name}-2", tmp_path / f"{name}-1", name)

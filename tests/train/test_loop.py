@@ -85,3 +85,36 @@ def test_existing_out_needs_overwrite(rows_file, tmp_path):
     out.mkdir()
     with pytest.raises(FastpruneError, match="--overwrite"):
         train(_cfg(rows_file(4), out))
+
+
+def test_accumulation_under_fsdp2_reduce_scatters_once_per_step(tiny, monkeypatch):
+    """Three micro-batches, one reduce per FSDP unit: the first two only accumulate locally."""
+    import torch.distributed as dist
+    from torch.distributed.fsdp._fully_shard import _fsdp_param_group
+
+    from fastprune.train.distributed import DistEnv, shard
+    from fastprune.train.loop import optimizer_step
+
+    calls = []
+    real = _fsdp_param_group.foreach_reduce
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_fsdp_param_group, "foreach_reduce", counting)
+    loaded = tiny("qwen3", layers=2)
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        model = shard(loaded.model.train(), loaded.adapter.layers, DistEnv(0, 1, 0, torch.device("cpu"), True, False))
+        params = list(model.parameters())
+        opt = torch.optim.AdamW(params, lr=1e-3)
+        g = torch.Generator().manual_seed(0)
+        batches = []
+        for _ in range(3):
+            ids = torch.randint(0, 256, (2, 10), generator=g)
+            batches.append({"input_ids": ids, "targets": ids})
+        optimizer_step(model, batches, 60, 1, params, opt, 1.0)
+    finally:
+        dist.destroy_process_group()
+    assert len(calls) == 3  # two decoder layers and the root, once each

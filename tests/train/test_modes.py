@@ -72,13 +72,20 @@ def test_lora_targets_all_linear_projections_and_merges_exactly(tiny):
     torch.testing.assert_close(merged_logits, adapter_logits, rtol=1e-4, atol=1e-5)
 
 
-def test_qlora_without_bitsandbytes_or_gpu_is_a_clear_error():
+def test_qlora_without_bitsandbytes_is_a_clear_error(monkeypatch):
     import importlib.util
 
-    if importlib.util.find_spec("bitsandbytes") is not None and torch.cuda.is_available():
-        pytest.skip("this machine can run QLoRA")
-    with pytest.raises(FastpruneError, match="--mode qlora needs .*(bitsandbytes|CUDA GPU).*--mode lora"):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    with pytest.raises(FastpruneError, match="--mode qlora needs the bitsandbytes package.*--mode lora"):
         check_qlora_available()
+
+
+def test_qlora_under_several_processes_is_a_clear_error():
+    pytest.importorskip("bitsandbytes")
+    with pytest.raises(FastpruneError, match="one process.*--mode lora under torchrun"):
+        check_qlora_available(world_size=2)
 
 
 def test_unknown_mode(tiny):

@@ -59,6 +59,13 @@ def complete_checkpoints(root: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.split("_")[1]))
 
 
+def _trained_only(model, model_sd: dict) -> dict:
+    # ignore_frozen_params drops frozen parameters but not the extra state a 4-bit layer stores beside its
+    # weight (absmax, quant_map, ...), which would then be "unexpected" on resume; keep what trains only.
+    trained = {n for n, p in model.named_parameters(remove_duplicate=False) if p.requires_grad}  # tied names too
+    return {k: v for k, v in model_sd.items() if k in trained}
+
+
 def save(root: str | Path, step: int, model, optimizer, meta: dict, env: DistEnv) -> Path:
     """Write the checkpoint of ``step`` (collective: every rank calls it)."""
     root = Path(root)
@@ -69,6 +76,7 @@ def save(root: str | Path, step: int, model, optimizer, meta: dict, env: DistEnv
         tmp.mkdir(parents=True)
     env.barrier()
     model_sd, optim_sd = get_state_dict(model, optimizer, options=_OPTIONS)
+    model_sd = _trained_only(model, model_sd)
     with _quiet_single_process():
         dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(tmp))
     torch.save(_rng_state(), tmp / f"rng_rank{env.rank}.pt")
@@ -98,13 +106,13 @@ def load(path: str | Path, model, optimizer, env: DistEnv, expect: dict) -> dict
         raise FastpruneError(f"cannot resume from {path}: the run's settings changed ({what}); rerun with the "
                              "original settings or delete the state directory to start over")
     model_sd, optim_sd = get_state_dict(model, optimizer, options=_OPTIONS)
-    state = {"model": model_sd, "optim": optim_sd}
+    state = {"model": _trained_only(model, model_sd), "optim": optim_sd}
     with _quiet_single_process():
         dcp.load(state, checkpoint_id=str(path))
     # Not strict: the frozen weights are absent on purpose. Anything else missing or extra is still an error.
     result = set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"],
                             options=StateDictOptions(ignore_frozen_params=True, strict=False))
-    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    frozen = {n for n, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
     missing = [k for k in result.missing_keys if k not in frozen]
     if missing or result.unexpected_keys:
         raise FastpruneError(f"checkpoint {path} does not fit the model (missing {missing[:3]}, unexpected "

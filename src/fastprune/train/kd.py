@@ -44,6 +44,11 @@ def load_teacher(spec: str, student: nn.Module, dtype: torch.dtype, trust_remote
     from fastprune.models import load_model
 
     teacher = load_model(spec, dtype=dtype, device="cpu", trust_remote_code=trust_remote_code).model
+    return frozen_teacher(spec, teacher, student)
+
+
+def frozen_teacher(spec: str, teacher: nn.Module, student: nn.Module) -> nn.Module:
+    """``teacher`` frozen and in eval mode, once its vocabulary is checked against the student's."""
     s_vocab = student.get_output_embeddings().weight.shape[0]
     t_vocab = teacher.get_output_embeddings().weight.shape[0]
     if s_vocab != t_vocab:

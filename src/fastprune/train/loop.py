@@ -21,10 +21,11 @@ from fastprune.train import checkpoint
 from fastprune.train.collate import Sequence, as_sequences, collate, filler, pack, to_device
 from fastprune.train.config import TrainConfig
 from fastprune.train.data import IGNORE, Renderer, build_examples, read_rows
-from fastprune.train.distributed import DistEnv, setup, shard, step_slices
+from fastprune.train.distributed import DistEnv, setup, step_slices
 from fastprune.train.metrics import StepLog, flops_per_token, gpu_peak_flops
-from fastprune.train.model_io import load_for_training, save_final, source_dtype
+from fastprune.train.model_io import load_for_training, master_dtype, save_final, source_dtype
 from fastprune.train.modes import prepare
+from fastprune.train.sharded_load import load_sharded
 from fastprune.utils_io import sha256_file
 
 
@@ -63,7 +64,12 @@ def optimizer_step(model, micro_batches, step_targets: int, world: int, params, 
     """One optimizer step over this rank's micro-batches; returns (this rank's summed token loss, the
     global gradient norm before clipping). See the module docstring for the loss scaling."""
     local = 0.0
-    for batch in micro_batches:
+    batches = list(micro_batches)
+    sync = getattr(model, "set_requires_gradient_sync", None)  # an FSDP2 module
+    for i, batch in enumerate(batches):
+        if sync is not None:
+            # Gradients accumulate unsharded on each rank; only the last micro-batch reduce-scatters them.
+            sync(i == len(batches) - 1)
         loss_sum = token_loss_sum(model, batch, distiller)
         (loss_sum * (world / step_targets)).backward()
         local += float(loss_sum.detach())
@@ -75,17 +81,22 @@ def optimizer_step(model, micro_batches, step_targets: int, world: int, params, 
     return local, float(norm)
 
 
+def _prepare(cfg: TrainConfig, loaded):
+    return prepare(loaded.model, loaded.adapter.layers, cfg.mode, cfg.last_k, cfg.lora_r, cfg.lora_alpha,
+                   cfg.lora_dropout, seed=cfg.seed)
+
+
 def _distiller(cfg: TrainConfig, student, env: DistEnv):
     if cfg.teacher is None:
         return None
-    from fastprune.models import adapter_for
-    from fastprune.train.kd import Distiller, load_teacher
+    from fastprune.train.kd import Distiller, frozen_teacher, load_teacher
 
-    teacher = load_teacher(cfg.teacher, student, next(student.parameters()).dtype, cfg.trust_remote_code)
+    dtype = next(p for p in student.parameters() if p.is_floating_point()).dtype
     if env.sharded:
-        shard(teacher, adapter_for(teacher).layers, env)
+        teacher = load_sharded(cfg.teacher, dtype, env, cfg.trust_remote_code, seed=0)[0].model
+        teacher = frozen_teacher(cfg.teacher, teacher, student)
     else:
-        teacher.to(env.device)
+        teacher = load_teacher(cfg.teacher, student, dtype, cfg.trust_remote_code).to(env.device)
     return Distiller(teacher, cfg.kd_alpha, cfg.kd_temperature)
 
 
@@ -107,10 +118,19 @@ def train(cfg: TrainConfig, on_step: Callable[[dict], None] | None = None) -> di
 def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
     from tqdm.auto import tqdm
 
-    torch.manual_seed(cfg.seed + env.rank)
-    random.seed(cfg.seed + env.rank)
+    # Whatever draws from the global RNG before training (random weights) must be the same on every rank and
+    # for every world size, so it is seeded with the seed alone; only dropout below is per rank. (LoRA
+    # adapters do not use it: modes.lora_init draws each from its own name.)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
     rows = read_rows(cfg.data)
-    loaded = load_for_training(cfg, env)
+    if env.sharded and cfg.mode != "qlora":
+        # Built on meta and filled shard by shard: no rank holds the whole model (see sharded_load).
+        loaded, mode = load_sharded(cfg.model, master_dtype(cfg), env, cfg.trust_remote_code, cfg.seed,
+                                    lambda loaded: _prepare(cfg, loaded))
+    else:
+        loaded = load_for_training(cfg, env)
+        mode = _prepare(cfg, loaded)
     examples, stats = build_examples(rows, Renderer(loaded.tokenizer, cfg.chat_template), cfg.max_seq_len)
     seqs = build_sequences(examples, cfg)
     micro = cfg.batch_size
@@ -122,9 +142,9 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
     pad_id = pad_id if pad_id is not None else loaded.tokenizer.eos_token_id or 0
 
     base = loaded.model
-    mode = prepare(base, loaded.adapter.layers, cfg.mode, cfg.last_k, cfg.lora_r, cfg.lora_alpha,
-                   cfg.lora_dropout)
     model = mode.model
+    torch.manual_seed(cfg.seed + env.rank)  # dropout masks: independent draws on each rank
+    random.seed(cfg.seed + env.rank)
     for note in stats.notes + mode.notes:
         if env.is_main:
             print(f"note: {note}", file=sys.stderr)
@@ -133,11 +153,7 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
     fpt = flops_per_token(base, mode.layers, mode.first_trained_layer, context)
     if cfg.activation_checkpointing:
         enable_activation_checkpointing(base)
-    if cfg.mode == "qlora":
-        pass  # placed on the GPU by the quantised load; a 4-bit base is not sharded here
-    elif env.sharded:
-        shard(model, mode.layers, env)
-    else:
+    if not env.sharded and cfg.mode != "qlora":  # a quantised base is placed on its device by its load
         model.to(env.device)
     distiller = _distiller(cfg, base, env)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -210,9 +226,9 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
                         "dropped": stats.dropped, "target_tokens": stats.target_tokens, "tokens": stats.tokens},
                "notes": stats.notes + mode.notes, "final": last}
     if cfg.save_dtype == "auto":
-        save_dtype = source_dtype(loaded) or next(base.parameters()).dtype
-        if cfg.mode == "qlora":
-            save_dtype = torch.bfloat16
+        # A 4-bit base has no dtype of its own to keep: its source checkpoint's, else bf16.
+        fallback = torch.bfloat16 if cfg.mode == "qlora" else next(base.parameters()).dtype
+        save_dtype = source_dtype(loaded) or fallback
     else:
         from fastprune.train.model_io import parse_dtype
 

@@ -25,7 +25,7 @@ def flops_per_token(model: nn.Module, layers: nn.ModuleList, first_trained_layer
     """Estimated training FLOPs per token (see the module docstring); ``seq_len`` is the attention context
     (PaLM's convention counts the full length, not the causal half)."""
     emb = model.get_input_embeddings().weight
-    layer_params = [sum(p.numel() for p in layer.parameters()) for layer in layers]
+    layer_params = [sum(_numel(p) for p in layer.parameters()) for layer in layers]
     head = model.get_output_embeddings()
     head_params = head.weight.numel() if head is not None else emb.numel()
     # Weight gradients that are matmuls: trained layer weights (LoRA adapters live inside the layers) and a
@@ -44,6 +44,12 @@ def flops_per_token(model: nn.Module, layers: nn.ModuleList, first_trained_layer
     attn_fwd = 4 * len(layers) * seq_len * width
     attn_bwd = 2 * 4 * (len(layers) - first_trained_layer) * seq_len * width
     return float(forward + input_grad + weight_grad + attn_fwd + attn_bwd)
+
+
+def _numel(p: torch.Tensor) -> int:
+    """Weights in ``p``: a 4-bit bitsandbytes parameter stores two per byte, its quant state has the shape."""
+    state = getattr(p, "quant_state", None)
+    return int(state.shape.numel()) if state is not None else p.numel()
 
 
 def gpu_peak_flops(device: torch.device) -> float | None:

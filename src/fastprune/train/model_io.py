@@ -1,13 +1,15 @@
 """Loading the model to train and writing the finished one as a plain HF checkpoint.
 
-The output never needs peft: LoRA is merged into the base weights first. Under FSDP2 the full state dict is
-gathered to rank 0, which loads it into an unsharded copy of the model and saves that.
+The output never needs peft: LoRA is merged into the base weights first. Under FSDP2 it is streamed out one
+gathered parameter at a time (``export``), so no rank holds the whole model.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
@@ -16,6 +18,7 @@ from torch import nn
 from fastprune.errors import FastpruneError
 from fastprune.train.config import TrainConfig
 from fastprune.train.distributed import DistEnv
+from fastprune.train.export import stream_plain_checkpoint
 from fastprune.train.modes import ModeSetup, check_qlora_available, merged, qlora_quantization_config, wrap_lora
 from fastprune.utils_io import atomic_directory, atomic_write_json
 
@@ -29,6 +32,11 @@ def parse_dtype(name: str, what: str) -> torch.dtype:
     return _DTYPES[name]
 
 
+def master_dtype(cfg: TrainConfig) -> torch.dtype:
+    """The dtype the trained weights are kept in: ``--dtype``, float32 for auto."""
+    return torch.float32 if cfg.dtype == "auto" else parse_dtype(cfg.dtype, "--dtype")
+
+
 def load_for_training(cfg: TrainConfig, env: DistEnv):
     """``LoadedModel`` on CPU with master weights in ``cfg.dtype`` (float32 for auto)."""
     from fastprune.models import load_model
@@ -36,7 +44,7 @@ def load_for_training(cfg: TrainConfig, env: DistEnv):
     if cfg.mode == "qlora":
         check_qlora_available(env.world)
         return _load_quantized(cfg, env)
-    dtype = torch.float32 if cfg.dtype == "auto" else parse_dtype(cfg.dtype, "--dtype")
+    dtype = master_dtype(cfg)
     # Loaded on CPU: FSDP2 moves each shard to the GPU itself, and peft wraps before any move.
     return load_model(cfg.model, dtype=dtype, device="cpu", seed=cfg.seed, trust_remote_code=cfg.trust_remote_code)
 
@@ -54,9 +62,10 @@ def _load_quantized(cfg: TrainConfig, env: DistEnv):
     path = str(checkpoint_path(spec))
     from transformers import AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=qlora_quantization_config(),
-                                                 dtype=torch.bfloat16, device_map={"": env.device.index or 0},
-                                                 trust_remote_code=cfg.trust_remote_code)
+    quant = qlora_quantization_config(env.device)
+    where = (env.device.index or 0) if env.device.type == "cuda" else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=quant, dtype=quant.bnb_4bit_compute_dtype,
+                                                 device_map={"": where}, trust_remote_code=cfg.trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     return LoadedModel(model, tokenizer, spec, path=Path(path) if spec.kind != "hub" else None)
 
@@ -70,32 +79,9 @@ def source_dtype(loaded) -> torch.dtype | None:
     return _DTYPES.get(name) if isinstance(name, str) else None
 
 
-def _gathered_plain_model(setup: ModeSetup, base: nn.Module, lora_kwargs: dict, env: DistEnv) -> nn.Module | None:
-    """Rank 0: an unsharded, merged copy of the trained model; other ranks: None (collective call)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-    from transformers import AutoModelForCausalLM
-
-    state = get_model_state_dict(setup.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    if not env.is_main:
-        return None
-    copy = AutoModelForCausalLM.from_config(base.config, dtype=torch.float32)
-    copy.generation_config = base.generation_config
-    if setup.is_peft:
-        copy = wrap_lora(copy, **lora_kwargs)
-    missing, unexpected = copy.load_state_dict(state, strict=False)
-    # Tied LM heads are stored once (under the embedding name); anything else missing is a real bug.
-    tie = base.config.get_text_config().tie_word_embeddings
-    tied = {k for k in missing if tie and k.endswith("lm_head.weight")}
-    if set(missing) - tied or unexpected:
-        raise RuntimeError(f"gathered state does not fit the model: missing {sorted(set(missing) - tied)[:5]}, "
-                           f"unexpected {sorted(unexpected)[:5]}")
-    copy.tie_weights()
-    return merged(ModeSetup(setup.mode, copy, setup.layers, 0, 0, 0))
-
-
-def _qlora_plain_model(setup: ModeSetup, cfg: TrainConfig, lora_kwargs: dict) -> nn.Module:
+def _qlora_plain_model(setup: ModeSetup, cfg: TrainConfig, lora_kwargs: dict, dtype: torch.dtype) -> nn.Module:
     """Merging into the 4-bit base would re-quantise the result; instead the trained adapters are applied to
-    the unquantised base (bf16, CPU) and merged there, which is what the recovered model should be."""
+    the unquantised base (``dtype``, CPU) and merged there, which is what the recovered model should be."""
     from peft import get_peft_model_state_dict, set_peft_model_state_dict
     from transformers import AutoModelForCausalLM
 
@@ -104,7 +90,7 @@ def _qlora_plain_model(setup: ModeSetup, cfg: TrainConfig, lora_kwargs: dict) ->
 
     adapters = {k: v.detach().cpu() for k, v in get_peft_model_state_dict(setup.model).items()}
     path = str(checkpoint_path(parse_model_spec(cfg.model)))
-    base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, trust_remote_code=cfg.trust_remote_code)
+    base = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=cfg.trust_remote_code)
     peft_model = wrap_lora(base, **lora_kwargs)
     set_peft_model_state_dict(peft_model, adapters)
     return merged(ModeSetup("lora", peft_model, setup.layers, 0, 0, 0))
@@ -115,23 +101,34 @@ def save_final(setup: ModeSetup, base: nn.Module, tokenizer, cfg: TrainConfig, e
     """Write OUT (collective under FSDP2): config, safetensors, tokenizer, generation config, the step log
     and a summary; all-or-nothing through a temp directory and a rename."""
     lora_kwargs = {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout}
+    streamed = env.sharded and setup.mode != "qlora"
+    plain = None
     if setup.mode == "qlora":
-        plain = _qlora_plain_model(setup, cfg, lora_kwargs) if env.is_main else None
-    elif env.sharded:
-        plain = _gathered_plain_model(setup, base, lora_kwargs, env)
-    else:
+        plain = _qlora_plain_model(setup, cfg, lora_kwargs, save_dtype) if env.is_main else None
+    elif not env.sharded:
         plain = merged(setup)
-    if env.is_main:
-        plain = plain.to("cpu", save_dtype).eval()
-        plain.config.use_cache = True
-        with atomic_directory(cfg.out_path, overwrite=cfg.overwrite) as tmp:
-            plain.save_pretrained(tmp, safe_serialization=True)
+    with ExitStack() as stack:
+        tmp = stack.enter_context(atomic_directory(cfg.out_path, overwrite=cfg.overwrite)) if env.is_main else None
+        if streamed:
+            stream_plain_checkpoint(setup.model, env, save_dtype, tmp)
+        if env.is_main:
+            if streamed:
+                config = copy.deepcopy(base.config)
+                config.dtype = save_dtype
+                config.use_cache = True
+                config.save_pretrained(tmp)
+                if getattr(base, "generation_config", None) is not None:
+                    base.generation_config.save_pretrained(tmp)
+            else:
+                plain = plain.to("cpu", save_dtype).eval()
+                plain.config.use_cache = True
+                plain.save_pretrained(tmp, safe_serialization=True)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
             log = cfg.state_dir / "train_log.jsonl"
             if log.is_file():
                 shutil.copyfile(log, tmp / "train_log.jsonl")
             atomic_write_json(tmp / "train_summary.json", summary)
-        if not cfg.keep_state:
-            shutil.rmtree(cfg.state_dir, ignore_errors=True)
+    if env.is_main and not cfg.keep_state:
+        shutil.rmtree(cfg.state_dir, ignore_errors=True)
     env.barrier()

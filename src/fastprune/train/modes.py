@@ -1,10 +1,13 @@
 """What is trained: every weight (``full``), the last k decoder layers and the LM head (``partial``), LoRA
-adapters on every linear projection (``lora``), or LoRA on a 4-bit NF4 base (``qlora``, GPU only)."""
+adapters on every linear projection (``lora``), or LoRA on a 4-bit NF4 base (``qlora``: bitsandbytes, on CPU
+with fp32 compute or on a GPU with bf16 compute)."""
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import warnings
+import zlib
 from dataclasses import dataclass, field
 
 import torch
@@ -31,26 +34,23 @@ class ModeSetup:
 
 
 def check_qlora_available(world_size: int = 1) -> None:
-    """Fail with what is missing: QLoRA needs bitsandbytes and a CUDA GPU (its 4-bit kernels are CUDA)."""
-    missing = []
+    """Fail with what is missing: QLoRA needs bitsandbytes (its NF4 kernels run on CPU and CUDA)."""
     if importlib.util.find_spec("bitsandbytes") is None:
-        missing.append("the bitsandbytes package (pip install bitsandbytes)")
-    if not torch.cuda.is_available():
-        missing.append("a CUDA GPU")
-    if missing:
-        raise FastpruneError(f"--mode qlora needs {' and '.join(missing)}; on this machine use --mode lora "
-                             "(same adapters, unquantised base)")
+        raise FastpruneError("--mode qlora needs the bitsandbytes package (pip install 'fastprune[qlora]' or "
+                             "pip install bitsandbytes); without it use --mode lora (same adapters, unquantised base)")
     if world_size > 1:
-        raise FastpruneError("--mode qlora runs on one GPU (a 4-bit base does not shard with FSDP2 here); "
+        raise FastpruneError("--mode qlora runs in one process (a 4-bit base does not shard with FSDP2 here); "
                              "use --mode lora under torchrun")
 
 
-def qlora_quantization_config():
-    """The paper's QLoRA base: NF4 4-bit weights, double quantisation, bf16 compute."""
+def qlora_quantization_config(device: torch.device):
+    """The paper's QLoRA base: NF4 4-bit weights with double quantisation; compute in bf16 on a GPU and in fp32
+    on CPU (where bf16 matmuls are slow or emulated)."""
     from transformers import BitsAndBytesConfig
 
+    compute = torch.bfloat16 if device.type == "cuda" else torch.float32
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
+                              bnb_4bit_compute_dtype=compute)
 
 
 def untie_lm_head(model: nn.Module) -> bool:
@@ -75,9 +75,25 @@ def _count(model: nn.Module) -> tuple[int, int]:
     return trainable, total
 
 
+def is_lora_param(name: str) -> bool:
+    return ".lora_A." in name or ".lora_B." in name
+
+
+def lora_init(name: str, shape: tuple, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """The initial value of LoRA parameter ``name``: peft's default (A kaiming-uniform with a=sqrt(5), B zero),
+    drawn from a generator seeded by ``seed`` and the name. So it is the same however the model is built (on
+    meta or not), in whatever order, and on every rank whatever the world size."""
+    full = torch.zeros(shape, dtype=torch.float32)
+    if ".lora_A." in name:
+        gen = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+        nn.init.kaiming_uniform_(full, a=math.sqrt(5), generator=gen)
+    return full.to(dtype)
+
+
 def prepare(model: nn.Module, layers: nn.ModuleList, mode: str, last_k: int = 4, lora_r: int = 16,
-            lora_alpha: int = 32, lora_dropout: float = 0.05) -> ModeSetup:
-    """Set ``requires_grad`` (and wrap with peft for LoRA) for ``mode``; the model is put in train mode."""
+            lora_alpha: int = 32, lora_dropout: float = 0.05, seed: int = 0) -> ModeSetup:
+    """Set ``requires_grad`` (and wrap with peft for LoRA, adapters from ``lora_init``) for ``mode``; the model
+    is put in train mode."""
     if mode not in MODES:
         raise FastpruneError(f"unknown --mode {mode!r}; use one of {', '.join(MODES)}")
     n = len(layers)
@@ -104,6 +120,10 @@ def prepare(model: nn.Module, layers: nn.ModuleList, mode: str, last_k: int = 4,
         model.get_output_embeddings().weight.requires_grad_(True)
     else:
         model = wrap_lora(model, lora_r, lora_alpha, lora_dropout, quantized=mode == "qlora")
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if is_lora_param(name) and not p.is_meta:  # on meta: filled after sharding (sharded_load)
+                    p.copy_(lora_init(name, tuple(p.shape), p.dtype, seed))
     model.train()
     trainable, total = _count(model)
     return ModeSetup(mode, model, layers, trainable, total, first, notes)
