@@ -28,14 +28,11 @@ _PEFT_PREFIX = "base_model.model."
 
 def checkpoint_dir(spec) -> Path | None:
     """The directory of safetensors files behind a model spec, or None (the spec has none to slice)."""
-    if spec.kind == "embedded":
-        from fastprune.models.embedded import ensure_embedded_checkpoint
-
-        path = Path(ensure_embedded_checkpoint())
-    elif spec.kind == "local":
-        path = Path(spec.value)
-    else:
+    if spec.kind not in ("embedded", "local", "gguf"):
         return None
+    from fastprune.models.loader import checkpoint_path
+
+    path = Path(checkpoint_path(spec))
     has_files = (path / "model.safetensors").is_file() or (path / "model.safetensors.index.json").is_file()
     return path if has_files else None
 
