@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Regenerate every measured number the README quotes, as JSON under benchmarks/results/ (each file records
+# run_provenance(): commit, dirty flag, machine, threads, load, versions), then the README's tables from
+# them (benchmarks/readme_tables.py). About 10-15 minutes on an idle 2-core CPU; on a loaded machine longer,
+# and the noise flags in the JSONs say so.
+#
+#   benchmarks/run_all.sh                 # everything, embedded SmolLM2-135M, fp32, CPU
+#   benchmarks/run_all.sh --dry-run       # list the steps only
+#   PY=.venv/bin/python THREADS=2 benchmarks/run_all.sh
+#
+# Not regenerated here (timed by hand, each states its command in the README): `make demo`, `make test`,
+# and the embedded model's first load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+THREADS=${THREADS:-2}
+OUT=${OUT:-benchmarks/results}
+MODEL=${MODEL:-smollm2-135m}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+DRY=0
+[ "${1:-}" = "--dry-run" ] && DRY=1
+
+STEPS=(
+  "boundary_stats|$PY benchmarks/bench_boundary_stats.py --device cpu --sizes 31x2048x576 --dtypes float32 --reps 7 --threads $THREADS --out $OUT/boundary_stats-cpu.json"
+  "calibrate|$PY benchmarks/bench_calibrate.py --model $MODEL --threads $THREADS --out $OUT/calibrate-cpu-smollm2.json"
+  "generate|$PY benchmarks/bench_generate.py --model $MODEL --batches 1,8 --new-tokens 32 --repeats 5 --continuous 32 --threads $THREADS --out $OUT/generate-cpu-smollm2.json"
+  "generate_paper|$PY benchmarks/bench_generate.py --model $MODEL --batches 1,8 --new-tokens 32 --repeats 5 --sampling paper --threads $THREADS --out $OUT/generate-cpu-smollm2-paper-sampling.json"
+  "decode_ops|$PY benchmarks/bench_decode_ops.py --config $MODEL --rows 1,8 --threads $THREADS --out $OUT/decode_ops-cpu.json"
+  "sampling|$PY -m pytest benchmarks/test_bench_ops.py -q -k sampling_cpu --benchmark-json=$OUT/sampling-cpu.json"
+  "depth|$PY -m fastprune bench $MODEL --drop-layers 4,8 --batch-sizes 1,8 --prompt-len 128 --new-tokens 32 --repeats 3 --rounds 3 --dtype float32 --device cpu --out $OUT/bench-cpu-smollm2"
+  "readme|$PY benchmarks/readme_tables.py --results $OUT --write README.md"
+)
+
+mkdir -p "$OUT"
+start=$(date +%s)
+for step in "${STEPS[@]}"; do
+  name=${step%%|*}
+  cmd=${step#*|}
+  if [ "$DRY" = 1 ]; then
+    echo "$name: $cmd"
+    continue
+  fi
+  t0=$(date +%s)
+  echo "== $name: $cmd (load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?'))" >&2
+  OMP_NUM_THREADS=$THREADS $cmd
+  echo "== $name: $(( $(date +%s) - t0 )) s" >&2
+done
+[ "$DRY" = 1 ] || echo "run_all: $(( $(date +%s) - start )) s in all" >&2
