@@ -14,11 +14,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 THREADS=${THREADS:-2}
-OUT=${OUT:-benchmarks/results}
-MODEL=${MODEL:-smollm2-135m}
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 DRY=0
 [ "${1:-}" = "--dry-run" ] && DRY=1
+RESULTS=${RESULTS:-benchmarks/results}
+# Written to a scratch folder first and moved in at the end: overwriting the tracked JSONs one by one would
+# make every later script record a dirty checkout.
+if [ "$DRY" = 1 ]; then OUT=${OUT:-SCRATCH}; else OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/fastprune-run-all.XXXXXX")}; fi
+MODEL=${MODEL:-smollm2-135m}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 
 STEPS=(
   "boundary_stats|$PY benchmarks/bench_boundary_stats.py --device cpu --sizes 31x2048x576 --dtypes float32 --reps 7 --threads $THREADS --out $OUT/boundary_stats-cpu.json"
@@ -28,10 +31,9 @@ STEPS=(
   "decode_ops|$PY benchmarks/bench_decode_ops.py --config $MODEL --rows 1,8 --threads $THREADS --out $OUT/decode_ops-cpu.json"
   "sampling|$PY -m pytest benchmarks/test_bench_ops.py -q -k sampling_cpu --benchmark-json=$OUT/sampling-cpu.json"
   "depth|$PY -m fastprune bench $MODEL --drop-layers 4,8 --batch-sizes 1,8 --prompt-len 128 --new-tokens 32 --repeats 3 --rounds 3 --dtype float32 --device cpu --out $OUT/bench-cpu-smollm2"
-  "readme|$PY benchmarks/readme_tables.py --results $OUT --write README.md"
 )
 
-mkdir -p "$OUT"
+[ "$DRY" = 1 ] || mkdir -p "$OUT"
 start=$(date +%s)
 for step in "${STEPS[@]}"; do
   name=${step%%|*}
@@ -45,4 +47,11 @@ for step in "${STEPS[@]}"; do
   OMP_NUM_THREADS=$THREADS $cmd
   echo "== $name: $(( $(date +%s) - t0 )) s" >&2
 done
-[ "$DRY" = 1 ] || echo "run_all: $(( $(date +%s) - start )) s in all" >&2
+if [ "$DRY" = 1 ]; then
+  echo "then: move $OUT/* into $RESULTS/ and run $PY benchmarks/readme_tables.py --results $RESULTS --write README.md"
+  exit 0
+fi
+mkdir -p "$RESULTS"
+cp -r "$OUT"/. "$RESULTS"/
+$PY benchmarks/readme_tables.py --results "$RESULTS" --write README.md
+echo "run_all: $(( $(date +%s) - start )) s in all; results in $RESULTS, README tables regenerated" >&2

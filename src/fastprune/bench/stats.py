@@ -95,6 +95,6 @@ def format_ratio(interval: dict | None, reliable: bool = True) -> str:
     if interval is None:
         return "-"
     text = f"{interval['value']:.3f}"
-    if interval.get("low") is not None:
+    if interval.get("low") is not None and interval.get("method") != "reference":
         text += f" [{interval['low']:.3f}, {interval['high']:.3f}]"
     return text + ("" if reliable else " !")
