@@ -24,9 +24,11 @@ The JSON records ``run_provenance()`` and the machine's load/steal before and af
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -113,7 +115,31 @@ def _compiled_copy(model):
     return copy
 
 
-def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="greedy", hf_compile=False):
+class CompileBudgetExceeded(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float | None, what: str):
+    """Raise ``CompileBudgetExceeded`` in the main thread once ``seconds`` have passed (SIGALRM; POSIX)."""
+    if not seconds or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CompileBudgetExceeded(f"{what} took longer than the {seconds:.0f} s budget on this device")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="greedy", hf_compile=False,
+                compile_budget=None):
     """One row per runner at ``batch``: repeats interleaved across runners, so drift hits all alike."""
     device = loaded.device
     ids = [prompts[i % len(prompts)] for i in range(batch)]
@@ -146,8 +172,10 @@ def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="g
            "padded_token_share": 1 - real_tokens / enc["input_ids"].numel(), "failed": {}}
     warm = {}
     for name, fn in list(runners.items()):
+        budget = compile_budget if name == "hf-static-compile" else None
         try:  # warm-up: allocations, kernel selection, static caches and compiled graphs for both shapes
-            warm[name] = time_call(lambda fn=fn: fn(1), device) + time_call(lambda fn=fn: fn(new_tokens), device)
+            with time_budget(budget, f"torch.compile of HF generate (batch {batch}, both shapes)"):
+                warm[name] = time_call(lambda fn=fn: fn(1), device) + time_call(lambda fn=fn: fn(new_tokens), device)
         except Exception as exc:  # noqa: BLE001 - a baseline that cannot run is reported, not fatal
             row["failed"][name] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
             del runners[name]
@@ -244,6 +272,8 @@ def main(argv=None) -> int:
                     help="greedy, or paper: temperature 0.9, top-p 0.95 (the self-response settings), for both")
     ap.add_argument("--hf-compile", action="store_true",
                     help="also time HF with the static cache and torch.compile (compile time reported apart)")
+    ap.add_argument("--hf-compile-budget", type=float, default=300, metavar="S",
+                    help="give up compiling after S seconds per batch size and record why (default 300)")
     ap.add_argument("--out", default="bench_generate.json")
     args = ap.parse_args(argv)
     if args.threads:
@@ -258,8 +288,15 @@ def main(argv=None) -> int:
     weight_bytes = sum(w.numel() * w.element_size() for w in weight_matrices(loaded))
     bandwidth = copy_bandwidth(device)
     matvec_s = matvec_pass(loaded, device)
-    rows = [bench_batch(loaded, engine, prompts, b, args.new_tokens, args.repeats, args.sampling, args.hf_compile)
-            for b in batches]
+    rows, compile_ok = [], args.hf_compile
+    for b in batches:
+        rows.append(bench_batch(loaded, engine, prompts, b, args.new_tokens, args.repeats, args.sampling, compile_ok,
+                                args.hf_compile_budget))
+        if compile_ok and "hf-static-compile" in rows[-1]["failed"]:
+            compile_ok = False  # the same failure at every batch size would only cost time
+            first_failure = b
+        elif args.hf_compile and not compile_ok:
+            rows[-1]["failed"]["hf-static-compile"] = f"not tried again after failing at batch {first_failure}"
     noise = machine_noise(before, noise_snapshot(), cores_in_use=torch.get_num_threads())
     floor_ms = 1000 * weight_bytes / bandwidth
     for row in rows:

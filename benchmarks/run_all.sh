@@ -26,7 +26,7 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 STEPS=(
   "boundary_stats|$PY benchmarks/bench_boundary_stats.py --device cpu --sizes 31x2048x576 --dtypes float32 --reps 7 --threads $THREADS --out $OUT/boundary_stats-cpu.json"
   "calibrate|$PY benchmarks/bench_calibrate.py --model $MODEL --threads $THREADS --out $OUT/calibrate-cpu-smollm2.json"
-  "generate|$PY benchmarks/bench_generate.py --model $MODEL --batches 1,8 --new-tokens 32 --repeats 5 --continuous 32 --threads $THREADS --out $OUT/generate-cpu-smollm2.json"
+  "generate|$PY benchmarks/bench_generate.py --model $MODEL --batches 1,8 --new-tokens 32 --repeats 5 --continuous 32 --hf-compile --hf-compile-budget 180 --threads $THREADS --out $OUT/generate-cpu-smollm2.json"
   "generate_paper|$PY benchmarks/bench_generate.py --model $MODEL --batches 1,8 --new-tokens 32 --repeats 5 --sampling paper --threads $THREADS --out $OUT/generate-cpu-smollm2-paper-sampling.json"
   "decode_ops|$PY benchmarks/bench_decode_ops.py --config $MODEL --rows 1,8 --threads $THREADS --out $OUT/decode_ops-cpu.json"
   "sampling|$PY -m pytest benchmarks/test_bench_ops.py -q -k sampling_cpu --benchmark-json=$OUT/sampling-cpu.json"
