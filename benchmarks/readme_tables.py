@@ -48,6 +48,8 @@ def _prov(doc: dict) -> str:
     text = f"{commit}, {p.get('threads')} threads"
     if load[0] is not None:
         text += f", load {load[0][0]:.1f}->{load[1][0]:.1f}"
+    elif p.get("load_average"):
+        text += f", load {p['load_average'][0]:.1f}"
     return text
 
 
@@ -124,15 +126,21 @@ def render(results: Path = RESULTS) -> str:
                     f"| {_prov(ops)} |")
     samp = _load(results, "sampling-cpu.json")
     if samp:
-        med = {b["name"]: b["stats"]["median"] for b in samp["benchmarks"]}
+        med = {(b["params"]["impl"], "x".join(map(str, b["params"]["shape"]))): b["stats"]["median"]
+               for b in samp["benchmarks"] if b.get("params") and "impl" in b["params"]}
+        rounds = min((b["stats"]["rounds"] for b in samp["benchmarks"]), default=0)
         parts = []
-        for shape in sorted({n.split("-", 1)[1].rstrip("]") for n in med if "-" in n}):
-            ref, nat = med.get(f"test_sampling_cpu[sample_ref-{shape}]"), med.get(f"test_sampling_cpu[native-{shape}]")
+        for shape in dict.fromkeys(shape for _, shape in med):
+            ref, nat = med.get(("sample_ref", shape)), med.get(("native", shape))
             if ref and nat:
                 parts.append(f"{shape}: {1e3 * nat:.2f} vs {1e3 * ref:.1f} ms ({ref / nat:.1f}x)")
-        commit = (samp.get("commit_info") or {}).get("id", "?")[:8]
-        rows.append(f"| sampling (T 0.9, top-p 0.95), native vs the torch sort (pytest-benchmark medians) | "
-                    f"{' / '.join(parts)} | {commit} |")
+        prov = samp.get("provenance") or {}
+        where = _prov(samp) if prov else (samp.get("commit_info") or {}).get("id", "?")[:8]
+        load = prov.get("load_average")
+        busy = [f"load average {load[0]:.2f} when written exceeds the {prov['threads']} threads in use"] \
+            if load and prov.get("threads") and load[0] > prov["threads"] else []
+        rows.append(f"| sampling (T 0.9, top-p 0.95), native vs the torch sort (pytest-benchmark medians of >= "
+                    f"{rounds} rounds, no interval) | {' / '.join(parts)}{_flag(busy, notes, 'sampling')} | {where} |")
     lines = rows
     depth = _load(results / "bench-cpu-smollm2", "bench.json")
     if depth:
