@@ -74,3 +74,18 @@ def test_series_are_per_backend_and_batch_and_the_fastest_hf_is_named():
     assert engine["engine_vs_hf_decode"] == pytest.approx(2.0, rel=0.03)
     assert engine["engine_vs_hf_decode_ci"]["hf"]["value"] == pytest.approx(80 / 30, rel=0.03)
     assert "engine_vs_hf_decode" not in rows[3]  # no HF measured at batch 8
+
+
+def test_a_decode_time_below_zero_is_flagged_as_disturbed():
+    point = BenchPoint(1, 16, 5)
+    ttft, total = [0.05] * 6, [0.05 + 4 * 0.03] * 5 + [0.04]  # the last N-token run beat the 1-token run
+    disturbed = {"model": "base", "num_layers": 6, "backend": "engine", "batch_size": 1, "layers_removed": 0,
+                 "ideal_layers": 1.0, "ideal_bytes": 1.0, **summarize_point(ttft, total, point)}
+    assert disturbed["decode_step_s"]["nonpositive"] == 1
+    pruned = _row("base -2", 4, "engine", 0.045, 0.024, seed=1)
+    add_speedups([disturbed, pruned], [])
+    assert disturbed["unreliable"]["decode"] == ["CV 49% of its samples (limit 10%)",
+                                                 "this model: 1 of 6 samples ran N tokens no slower than 1 "
+                                                 "(decode time <= 0: disturbed)"]
+    assert any(r.startswith("base: 1 of 6 samples") for r in pruned["unreliable"]["decode"])
+    assert "prefill" not in disturbed["unreliable"]

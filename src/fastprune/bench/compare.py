@@ -51,6 +51,11 @@ def add_speedups(rows: list[dict], noise_reasons: list[str], max_interval_width:
                 interval = ratio_interval(ref["samples"][key], row["samples"][key], seed=seed)
                 reasons = ratio_verdict(interval, cv_ref, cv_row, noise_reasons, max_interval_width, max_cv)
                 reasons += _plausibility(interval, row)
+            for side, who in ([(row, "this model")] if row is ref else [(ref, "base"), (row, "this model")]):
+                bad = side[key].get("nonpositive", 0)
+                if bad:
+                    reasons.append(f"{who}: {bad} of {side[key]['n']} samples ran N tokens no slower than 1 "
+                                   "(decode time <= 0: disturbed)")
             row[f"speedup_{phase}"] = interval["value"]
             row[f"speedup_{phase}_ci"] = interval
             if reasons:

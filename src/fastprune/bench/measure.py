@@ -124,7 +124,9 @@ def summarize_point(ttft: list[float], total: list[float], point: BenchPoint) ->
 
     decode_step = decode_steps(ttft, total, point)
     prefill = {**summarize(ttft), "cv": coefficient_of_variation(ttft)}
-    step = {**summarize(decode_step), "cv": coefficient_of_variation(decode_step)}
+    # t_N <= t_1 cannot be a real decode time: the run was disturbed; clamped above, counted here.
+    nonpositive = sum(t <= f for t, f in zip(total, ttft, strict=True))
+    step = {**summarize(decode_step), "cv": coefficient_of_variation(decode_step), "nonpositive": nonpositive}
     return {
         "prefill_s": prefill,
         "decode_step_s": step,
