@@ -20,9 +20,20 @@ BEGIN, END = "<!-- measured:begin (benchmarks/readme_tables.py) -->", "<!-- meas
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+STALE: list[str] = []  # files found without provenance, filled by render()
+
+
 def _load(results: Path, name: str) -> dict | None:
+    """The result document, or None when absent or written before result files recorded provenance (such a
+    number cannot be traced to a commit or a load, so it is listed as stale instead of quoted)."""
     path = results / name
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text())
+    if "provenance" not in doc:
+        STALE.append(str(path.relative_to(results)))
+        return None
+    return doc
 
 
 def _ci(c: dict | None, digits: int = 2) -> str:
@@ -71,6 +82,7 @@ def _generate_rows(doc: dict, label: str, notes: list[str]) -> list[str]:
 
 
 def render(results: Path = RESULTS) -> str:
+    STALE.clear()
     notes: list[str] = []
     rows = ["| what | result [95% CI] | measured at |", "|---|---|---|"]
     bs = _load(results, "boundary_stats-cpu.json")
@@ -141,8 +153,8 @@ def render(results: Path = RESULTS) -> str:
             if load and prov.get("threads") and load[0] > prov["threads"] else []
         rows.append(f"| sampling (T 0.9, top-p 0.95), native vs the torch sort (pytest-benchmark medians of >= "
                     f"{rounds} rounds, no interval) | {' / '.join(parts)}{_flag(busy, notes, 'sampling')} | {where} |")
-    lines = rows
-    depth = _load(results / "bench-cpu-smollm2", "bench.json")
+    lines = rows if len(rows) > 2 else []
+    depth = _load(results, "bench-cpu-smollm2/bench.json")
     if depth:
         s = depth["settings"]
         lines += ["", f"Speed from depth (`fastprune bench {s['models'][0]} --drop-layers "
@@ -163,6 +175,9 @@ def render(results: Path = RESULTS) -> str:
                          f"{_ci(r['speedup_prefill_ci'])}{pf} | {_ci(r['speedup_decode_ci'])}{dc} | "
                          f"{1e3 * r['decode_step_s']['median']:.1f} | {r['ideal_layers']:.2f} | "
                          f"{r['ideal_bytes']:.2f} |")
+    if STALE:
+        lines += ["", f"Not quoted: {', '.join(f'`{x}`' for x in STALE)} predate(s) provenance in result files "
+                  "(no commit or load recorded); `benchmarks/run_all.sh` regenerates them."]
     if notes:
         lines += ["", f"**{len(notes)} number(s) flagged unreliable** (`!k`) by the JSONs' own checks; read them "
                   "as noise, not speed:", ""]
