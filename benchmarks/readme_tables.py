@@ -64,6 +64,18 @@ def _prov(doc: dict) -> str:
     return text
 
 
+def _busy(doc: dict) -> list[str]:
+    """The machine-noise reasons a result file carries; from its provenance's load alone where it has no
+    before/after record (kernel microbenchmarks)."""
+    if doc.get("noise"):
+        return list(doc["noise"]["reasons"])
+    p = doc.get("provenance") or {}
+    load, threads = p.get("load_average"), p.get("threads")
+    if load and threads and load[0] > threads:
+        return [f"load average {load[0]:.2f} when written exceeds the {threads} threads in use"]
+    return []
+
+
 def _generate_rows(doc: dict, label: str, notes: list[str]) -> list[str]:
     out = []
     for row in doc["results"]:
@@ -92,7 +104,8 @@ def render(results: Path = RESULTS) -> str:
             n = by["native"]
             rows.append(f"| boundary statistics kernel, K={n['K']}, N={n['N']}, D={n['D']} {n['dtype']}: native C++ "
                         f"vs torch reference (median of calls, no interval) | {1e3 * n['median_s']:.1f} vs "
-                        f"{1e3 * by['torch']['median_s']:.1f} ms ({n['speedup_vs_torch']:.1f}x) | {_prov(bs)} |")
+                        f"{1e3 * by['torch']['median_s']:.1f} ms ({n['speedup_vs_torch']:.1f}x)"
+                        f"{_flag(_busy(bs), notes, 'boundary statistics kernel')} | {_prov(bs)} |")
     cal = _load(results, "calibrate-cpu-smollm2.json")
     if cal:
         h = cal["headline_vs_forward_without_lm_head"]
@@ -110,7 +123,8 @@ def render(results: Path = RESULTS) -> str:
         k = cal["kernel"]
         share = 100 * k["fraction_of_copy_bandwidth"]
         rows.append(f"| statistics kernel on one batch vs a preallocated `copy_` of the same bytes | "
-                    f"{k['gb_per_s']:.1f} vs {k['copy_gb_per_s']:.1f} GB/s ({share:.0f}%) | {_prov(cal)} |")
+                    f"{k['gb_per_s']:.1f} vs {k['copy_gb_per_s']:.1f} GB/s ({share:.0f}%)"
+                    f"{_flag(_busy(cal), notes, 'statistics kernel')} | {_prov(cal)} |")
     gen = _load(results, "generate-cpu-smollm2.json")
     if gen:
         rows += _generate_rows(gen, f"greedy, {gen['results'][0]['new_tokens']} forced tokens", notes)
@@ -118,7 +132,8 @@ def render(results: Path = RESULTS) -> str:
             c = gen["continuous"]
             rows.append(f"| continuous batching: {c['requests']} requests, {c['new_tokens_range'][0]}-"
                         f"{c['new_tokens_range'][1]} new tokens, {c['slots']} slots (one run) | "
-                        f"{c['tokens_per_s']:.0f} tok/s | {_prov(gen)} |")
+                        f"{c['tokens_per_s']:.0f} tok/s{_flag(_busy(gen), notes, 'continuous batching')} | "
+                        f"{_prov(gen)} |")
         skipped = [f"{name}: {p['skipped']}" for name, p in gen.get("peers", {}).items() if p["skipped"]]
         if skipped:
             rows.append(f"| peers (same prompts) | not measured: {'; '.join(skipped)} | {_prov(gen)} |")
@@ -133,9 +148,9 @@ def render(results: Path = RESULTS) -> str:
                          for r in ops["decode_attention"])
         which = "/".join(str(r["rows"]) for r in ops["fused_linears"])
         rows.append(f"| decode-step projections, whole model, native vs torch, {which} rows (medians, no "
-                    f"interval) | {lin} | {_prov(ops)} |")
-        rows.append(f"| decode attention, {ops['layers']} layers, native vs torch, {which} rows (medians) | {att} "
-                    f"| {_prov(ops)} |")
+                    f"interval) | {lin}{_flag(_busy(ops), notes, 'decode-step ops')} | {_prov(ops)} |")
+        rows.append(f"| decode attention, {ops['layers']} layers, native vs torch, {which} rows (medians) | {att}"
+                    f"{_flag(_busy(ops), notes, 'decode attention')} | {_prov(ops)} |")
     samp = _load(results, "sampling-cpu.json")
     if samp:
         med = {(b["params"]["impl"], "x".join(map(str, b["params"]["shape"]))): b["stats"]["median"]
@@ -148,9 +163,7 @@ def render(results: Path = RESULTS) -> str:
                 parts.append(f"{shape}: {1e3 * nat:.2f} vs {1e3 * ref:.1f} ms ({ref / nat:.1f}x)")
         prov = samp.get("provenance") or {}
         where = _prov(samp) if prov else (samp.get("commit_info") or {}).get("id", "?")[:8]
-        load = prov.get("load_average")
-        busy = [f"load average {load[0]:.2f} when written exceeds the {prov['threads']} threads in use"] \
-            if load and prov.get("threads") and load[0] > prov["threads"] else []
+        busy = _busy(samp)
         rows.append(f"| sampling (T 0.9, top-p 0.95), native vs the torch sort (pytest-benchmark medians of >= "
                     f"{rounds} rounds, no interval) | {' / '.join(parts)}{_flag(busy, notes, 'sampling')} | {where} |")
     lines = rows if len(rows) > 2 else []
