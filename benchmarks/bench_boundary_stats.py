@@ -13,7 +13,6 @@ timed on GPUs only (on CPU it would be the interpreter).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import re
 import statistics
@@ -24,6 +23,8 @@ from pathlib import Path
 import torch
 
 from fastprune.ops import available_backends, boundary_stats, native_build_info
+from fastprune.provenance import run_provenance
+from fastprune.utils_io import atomic_write_json
 
 CPU_SIZES = ["7x129x577", "31x512x576", "31x2048x576", "25x1024x2048"]
 GPU_SIZES = ["31x2048x576", "31x16384x576", "33x4096x4096", "131x1024x4096"]
@@ -164,7 +165,7 @@ def main() -> None:
         meta["triton_version"] = triton.__version__
     except ImportError:
         meta["triton_version"] = None
-    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    atomic_write_json(out, {"meta": meta, "rows": rows, "provenance": run_provenance(threads=torch.get_num_threads())})
     print(f"wrote {out}")
 
 

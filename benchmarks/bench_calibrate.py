@@ -7,10 +7,13 @@ Three measurements, written as one JSON file:
   against, on the same packed batches, a plain HF forward with logits (``model(input_ids=ids)``) and the
   base model without the LM head. Repetitions are interleaved so load from other processes hits every
   variant alike; the first batch of each pass is a warm-up and is not counted; medians are reported.
-- ``memory``: peak RSS of a fresh process calibrating ``--rss-tokens`` and 4x as many tokens (it must not
-  grow with the corpus).
+  The headline is the ratio against the forward *without* the LM head (calibration never computes
+  logits), as a paired 95% bootstrap interval over the repetitions with an unreliable flag.
+- ``memory``: in a fresh process per corpus size (``--rss-tokens`` x 1, 4, 16: 4k, 16k, 64k tokens by
+  default), the peak RSS *after* the model is loaded: the kernel's peak mark (VmHWM) is reset once the
+  model is in memory, so the load's own peak cannot hide growth. It must stay flat within 5%.
 - ``kernel``: ``boundary_stats`` alone on one batch's ``[L+1, N, D]`` buffer, as achieved GB/s next to a
-  measured same-size copy (the memory bandwidth actually available on this machine).
+  same-size ``copy_`` into a preallocated tensor (the memory bandwidth actually available here).
 
     python benchmarks/bench_calibrate.py                     # embedded SmolLM2-135M, fp32, CPU
     python benchmarks/bench_calibrate.py --model random:llama-3.1-8b --dtype bfloat16 --device cuda \\
@@ -32,6 +35,11 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+MEMORY_SIZES = (1, 4, 16)  # corpus sizes of the memory check, in multiples of --rss-tokens
+FLAT_WITHIN = 0.05
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,7 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--batches", type=int, default=6, help="batches per timed pass (the first is warm-up)")
     p.add_argument("--reps", type=int, default=3, help="interleaved repetitions of every variant")
-    p.add_argument("--rss-tokens", type=int, default=4096, help="smaller corpus of the RSS pair (0: skip)")
+    p.add_argument("--rss-tokens", type=int, default=4096,
+                   help="smallest corpus of the memory check; also 4x and 16x it (0: skip)")
     p.add_argument("--backend", default=None, help="statistics backend (default: auto)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--out", default="bench_calibrate.json")
@@ -113,6 +122,17 @@ def _time_calibration(loaded, source, args, max_tokens: int, out: Path) -> tuple
     return tokens / (stamps[-1][0] - stamps[0][0]), wall
 
 
+def headline(runs: dict[str, list[float]], noise_reasons: list[str]) -> dict:
+    """Calibration against the forward without the LM head: a ratio of per-token times with its interval."""
+    from fastprune.bench.stats import coefficient_of_variation, ratio_interval, ratio_verdict
+
+    forward = [1 / x for x in runs["hf_forward_without_lm_head"]]
+    calib = [1 / x for x in runs["calibration"]]
+    ci = ratio_interval(forward, calib)  # > 1: calibration faster; < 1: the statistics cost that share
+    return {**ci, "unreliable": ratio_verdict(ci, coefficient_of_variation(forward),
+                                              coefficient_of_variation(calib), noise_reasons)}
+
+
 def throughput(loaded, source, args) -> dict:
     max_tokens = args.batches * args.batch_size * args.seq_len
     batches = _batches(loaded, source, args, max_tokens)
@@ -146,25 +166,44 @@ def throughput(loaded, source, args) -> dict:
 
 
 def child_rss(args) -> None:
-    """Run in a fresh process: calibrate ``--child-rss`` tokens, print the peak RSS."""
-    import resource
+    """Run in a fresh process: load, reset the peak mark, calibrate ``--child-rss`` tokens, print the peaks."""
+    import gc
 
+    from fastprune.bench.timing import peak_memory, reset_peak_memory
     from fastprune.calibrate.runner import calibrate
     from fastprune.data import open_source
     from fastprune.models import load_model
 
     loaded = load_model(args.model, dtype=args.dtype, device=args.device)
+    gc.collect()
+    load_peak = peak_memory(loaded.device)
+    reset_peak_memory(loaded.device)  # VmHWM := current RSS, so what follows is the peak after loading
+    after_load = peak_memory(loaded.device)
+    rss_now = next((int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("VmRSS:")), None) if Path("/proc/self/status").exists() else None
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         result = calibrate(loaded, open_source(args.data), _config(args, args.child_rss), Path(tmp) / "o")
         wall = time.perf_counter() - start
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"tokens": result["tokens"], "peak_rss_mib": peak_kib / 1024, "wall_s": wall}))
+    peak = peak_memory(loaded.device)
+    mib = 1 / 2**20
+    print(json.dumps({
+        "tokens": result["tokens"], "wall_s": wall,
+        "load_peak_rss_mib": load_peak["host_peak_rss_bytes"] * mib,
+        "post_load_rss_mib": after_load["host_peak_rss_bytes"] * mib,
+        "peak_rss_after_load_mib": peak["host_peak_rss_bytes"] * mib,
+        "growth_after_load_mib": (peak["host_peak_rss_bytes"] - after_load["host_peak_rss_bytes"]) * mib,
+        # the reset is valid only if the peak mark fell to the current RSS (Linux clear_refs); else the load
+        # peak still hides in every number and the check cannot see growth
+        "peak_reset_valid": rss_now is not None and after_load["host_peak_rss_bytes"] <= rss_now * 1.01,
+        "device_peak_after_load_mib": None if peak["device_peak_bytes"] is None
+        else peak["device_peak_bytes"] * mib,
+    }))
 
 
-def memory(args) -> list[dict]:
+def memory(args) -> dict:
     rows = []
-    for tokens in (args.rss_tokens, 4 * args.rss_tokens):
+    for tokens in (k * args.rss_tokens for k in MEMORY_SIZES):
         cmd = [
             sys.executable,
             __file__,
@@ -190,7 +229,14 @@ def memory(args) -> list[dict]:
             raise SystemExit(f"RSS child failed:\n{proc.stderr[-2000:]}")
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(f"rss: {rows[-1]}", file=sys.stderr)
-    return rows
+    key = "device_peak_after_load_mib" if rows[0]["device_peak_after_load_mib"] is not None \
+        else "peak_rss_after_load_mib"
+    peaks = [r[key] for r in rows]
+    spread = max(peaks) / min(peaks) - 1
+    valid = key == "device_peak_after_load_mib" or all(r["peak_reset_valid"] for r in rows)
+    return {"runs": rows, "compared": key, "spread": spread, "flat_within": FLAT_WITHIN,
+            "flat": spread <= FLAT_WITHIN if valid else None,
+            "note": None if valid else "the peak-RSS mark could not be reset after loading: no verdict"}
 
 
 def kernel(loaded, args) -> dict:
@@ -215,7 +261,8 @@ def kernel(loaded, args) -> dict:
         return min(times[1:])
 
     t_stats = best(lambda: boundary_stats(hidden, weight, backend))
-    t_copy = best(lambda: hidden.clone())
+    copy_dst = torch.empty_like(hidden)  # preallocated: an allocation per call would be timed too
+    t_copy = best(lambda: copy_dst.copy_(hidden))
     nbytes = hidden.numel() * hidden.element_size()
     stats_gbs, copy_gbs = nbytes / t_stats / 1e9, 2 * nbytes / t_copy / 1e9  # a copy reads and writes
     return {
@@ -238,7 +285,10 @@ def main(argv=None) -> int:
         return 0
     from fastprune.data import open_source
     from fastprune.models import load_model
+    from fastprune.provenance import machine_noise, noise_snapshot, run_provenance
+    from fastprune.utils_io import atomic_write_json
 
+    before = noise_snapshot()
     loaded = load_model(args.model, dtype=args.dtype, device=args.device)
     source = open_source(args.data)
     result = {
@@ -259,14 +309,28 @@ def main(argv=None) -> int:
             "batches": args.batches,
             "reps": args.reps,
         },
-        "note": "timings on a machine shared with other processes; variants interleaved, medians reported",
+        "note": "variants interleaved per repetition; medians reported; see noise for the machine's load",
         "throughput": throughput(loaded, source, args),
         "kernel": kernel(loaded, args),
     }
+    result["noise"] = machine_noise(before, noise_snapshot(), cores_in_use=torch.get_num_threads())
+    result["headline_vs_forward_without_lm_head"] = headline(result["throughput"]["tokens_per_s_all_reps"],
+                                                             result["noise"]["reasons"])
     if args.rss_tokens:
         result["memory"] = memory(args)
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: result[k] for k in ("throughput", "kernel")}, indent=1))
+    result["provenance"] = run_provenance(threads=torch.get_num_threads())
+    atomic_write_json(args.out, result)
+    h = result["headline_vs_forward_without_lm_head"]
+    print(json.dumps({k: result[k] for k in ("throughput", "kernel", "headline_vs_forward_without_lm_head")},
+                     indent=1))
+    print(f"calibration vs forward without LM head: x{h['value']:.3f} [{h['low']}, {h['high']}] (n={h['n']})"
+          + (f" UNRELIABLE: {'; '.join(h['unreliable'])}" if h["unreliable"] else ""), file=sys.stderr)
+    if "memory" in result:
+        m = result["memory"]
+        verdict = {True: "flat", False: "NOT flat", None: "no verdict"}[m["flat"]]
+        print(f"memory after load ({m['compared']}): spread {100 * m['spread']:.1f}% over "
+              f"{[r['tokens'] for r in m['runs']]} tokens: {verdict} within 5%",
+              file=sys.stderr)
     return 0
 
 

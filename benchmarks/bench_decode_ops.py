@@ -29,6 +29,7 @@ from fastprune.models.loader import random_config
 from fastprune.ops import native_build_info
 from fastprune.ops.decode_attention import decode_attention_native, decode_attention_ref
 from fastprune.ops.skinny_linear import Projection, RMSNormSpec, fused_linears_native, fused_linears_ref
+from fastprune.provenance import run_provenance
 from fastprune.utils_io import atomic_write_json
 
 
@@ -156,6 +157,7 @@ def main() -> None:
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "fused_linears": linears, "decode_attention": attention,
+        "provenance": run_provenance(threads=torch.get_num_threads()),
     }
     atomic_write_json(args.out, result)
     print(json.dumps({"out": str(args.out)}))

@@ -1,4 +1,12 @@
-"""Generation throughput: fastprune's engine vs HF ``generate``, same prompts/settings/dtype, one run.
+"""Generation throughput: fastprune's engine vs HF ``generate`` at its strongest, same prompts/settings/dtype.
+
+HF baselines, each a row: the default dynamic cache, the static cache (``cache_implementation="static"``)
+and, with ``--hf-compile``, the static cache with ``torch.compile`` (its compile time reported apart; a
+compile that fails is recorded with the reason). Ratios are quoted against the fastest HF variant, each
+with a paired 95% bootstrap interval over interleaved repeats and an unreliable flag with the reason
+(``fastprune.bench.stats``). HF gets left-padded prompts, the engine the real tokens only: prefill tokens/s
+count the real tokens for everyone and ``padded_token_share`` says how much padding HF computed on.
+Peers (llama.cpp, vLLM) are listed with the reason they were skipped (``peers.py``).
 
 Every sequence is forced to exactly ``--new-tokens`` tokens (``ignore_eos`` here, ``min_new_tokens`` for
 HF) so both count the same work. Per-step decode time comes from two runs (N tokens and 1 token):
@@ -8,16 +16,19 @@ step reads one row per sequence) divided by the measured copy bandwidth, and aga
 matrix-vector products over the same weights.
 
     python benchmarks/bench_generate.py --model smollm2-135m --batches 1,8 --out bench_generate.json
+    python benchmarks/bench_generate.py --model random:llama-3.1-8b --dtype bfloat16 --device cuda --hf-compile
 
-State the machine's load when quoting numbers: the JSON records the load average before and after.
+The JSON records ``run_provenance()`` and the machine's load/steal before and after (``noise``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -27,10 +38,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from fastprune.bench.stats import (  # noqa: E402
+    coefficient_of_variation,
+    format_ratio,
+    ratio_interval,
+    ratio_verdict,
+)
 from fastprune.bench.timing import synchronize, time_call  # noqa: E402
 from fastprune.generate import GenerationEngine, GenerationRequest, SamplingParams  # noqa: E402
 from fastprune.models import load_model  # noqa: E402
+from fastprune.provenance import machine_noise, noise_snapshot, run_provenance  # noqa: E402
 from fastprune.utils_io import atomic_write_json  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import peer_status, skipped_lines  # noqa: E402
 
 QUESTIONS = [
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
@@ -83,20 +104,59 @@ def matvec_pass(loaded, device, repeats=5) -> float:
 SAMPLING = {"greedy": {}, "paper": {"temperature": 0.9, "top_p": 0.95}}
 
 
-def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="greedy"):
+HF_CACHES = {"hf-dynamic": {}, "hf-static": {"cache_implementation": "static"}}
+
+
+def _compiled_copy(model):
+    from fastprune.bench.measure import shared_weight_copy
+
+    copy = shared_weight_copy(model)
+    copy.forward = torch.compile(copy.forward, dynamic=False)
+    return copy
+
+
+class CompileBudgetExceeded(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float | None, what: str):
+    """Raise ``CompileBudgetExceeded`` in the main thread once ``seconds`` have passed (SIGALRM; POSIX)."""
+    if not seconds or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CompileBudgetExceeded(f"{what} took longer than the {seconds:.0f} s budget on this device")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="greedy", hf_compile=False,
+                compile_budget=None):
+    """One row per runner at ``batch``: repeats interleaved across runners, so drift hits all alike."""
     device = loaded.device
     ids = [prompts[i % len(prompts)] for i in range(batch)]
     tok = loaded.tokenizer
     tok.padding_side = "left"
     enc = tok.pad({"input_ids": ids}, return_tensors="pt").to(device)
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    real_tokens = sum(len(p) for p in ids)
 
     # top_k=0 when sampling: HF's generation config would otherwise add its default top-k of 50.
     kw = {"do_sample": False} if sampling == "greedy" else {"do_sample": True, "top_k": 0, **SAMPLING[sampling]}
 
-    def hf(n):
-        with torch.inference_mode():
-            loaded.model.generate(**enc, max_new_tokens=n, min_new_tokens=n, pad_token_id=pad_id, **kw)
+    def hf(model, cache):
+        def run(n):
+            with torch.inference_mode():
+                model.generate(**enc, max_new_tokens=n, min_new_tokens=n, pad_token_id=pad_id, **cache, **kw)
+        return run
 
     def ours(n):
         reqs = [GenerationRequest(p, SamplingParams(max_new_tokens=n, ignore_eos=True, seed=i, **SAMPLING[sampling]))
@@ -104,20 +164,63 @@ def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="g
         out = engine.generate(reqs)
         assert all(r.num_tokens == n for r in out)
 
-    row = {"batch": batch, "new_tokens": new_tokens, "sampling": sampling, "prompt_tokens": [len(p) for p in ids]}
-    for name, fn in (("hf", hf), ("fastprune", ours)):
-        fn(4)  # warm-up: allocations, kernel selection
-        full = _timed(lambda fn=fn: fn(new_tokens), device, repeats)
-        one = _timed(lambda fn=fn: fn(1), device, repeats)
+    runners = {name: hf(loaded.model, cache) for name, cache in HF_CACHES.items()}
+    if hf_compile:
+        runners["hf-static-compile"] = hf(_compiled_copy(loaded.model), HF_CACHES["hf-static"])
+    runners["fastprune"] = ours
+    row = {"batch": batch, "new_tokens": new_tokens, "sampling": sampling, "prompt_tokens": [len(p) for p in ids],
+           "padded_token_share": 1 - real_tokens / enc["input_ids"].numel(), "failed": {}}
+    warm = {}
+    for name, fn in list(runners.items()):
+        budget = compile_budget if name == "hf-static-compile" else None
+        try:  # warm-up: allocations, kernel selection, static caches and compiled graphs for both shapes
+            with time_budget(budget, f"torch.compile of HF generate (batch {batch}, both shapes)"):
+                warm[name] = time_call(lambda fn=fn: fn(1), device) + time_call(lambda fn=fn: fn(new_tokens), device)
+        except Exception as exc:  # noqa: BLE001 - a baseline that cannot run is reported, not fatal
+            row["failed"][name] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
+            del runners[name]
+    samples = {name: {"one": [], "full": []} for name in runners}
+    for _ in range(repeats):
+        for name, fn in runners.items():
+            samples[name]["one"].append(time_call(lambda fn=fn: fn(1), device))
+            samples[name]["full"].append(time_call(lambda fn=fn: fn(new_tokens), device))
+    for name, s in samples.items():
+        steps = [max(f - o, 1e-9) / (new_tokens - 1) for f, o in zip(s["full"], s["one"], strict=True)]
+        full, one = statistics.median(s["full"]), statistics.median(s["one"])
         row[name] = {
             "seconds": full,
             "tokens_per_s": batch * new_tokens / full,
-            "ms_per_step": 1000 * (full - one) / (new_tokens - 1),
+            "ms_per_step": 1000 * statistics.median(steps),
             "prefill_ms": 1000 * one,
+            "prefill_real_tokens_per_s": real_tokens / one,
+            "cv_full": coefficient_of_variation(s["full"]),
+            "cv_step": coefficient_of_variation(steps),
+            "warmup_s": warm[name],
+            "samples": {"seconds": s["full"], "step_s": steps, "prefill_s": s["one"]},
         }
-    row["speedup_tokens_per_s"] = row["fastprune"]["tokens_per_s"] / row["hf"]["tokens_per_s"]
-    row["speedup_ms_per_step"] = row["hf"]["ms_per_step"] / row["fastprune"]["ms_per_step"]
+    if "hf-static-compile" in row:
+        row["hf-static-compile"]["compile_s"] = warm["hf-static-compile"]  # both shapes compiled + one run each
     return row
+
+
+def add_ratios(row, noise_reasons, max_interval_width=0.10, max_cv=0.10):
+    """Engine vs every HF variant (tok/s incl. prefill and per-step), intervals and flags; the fastest named."""
+    hf_names = [n for n in row if n.startswith("hf-") and isinstance(row[n], dict) and "samples" in row[n]]
+    if "fastprune" not in row or not hf_names:
+        return
+    ours = row["fastprune"]
+    row["fastest_hf"] = min(hf_names, key=lambda n: row[n]["seconds"])
+    row["vs_hf"] = {}
+    for name in hf_names:
+        entry = {}
+        for metric, key, cv in (("tokens_per_s", "seconds", "cv_full"), ("ms_per_step", "step_s", "cv_step")):
+            ci = ratio_interval(row[name]["samples"][key], ours["samples"][key])
+            entry[metric] = {**ci, "unreliable": ratio_verdict(ci, row[name][cv], ours[cv], noise_reasons,
+                                                               max_interval_width, max_cv)}
+        row["vs_hf"][name] = entry
+    fastest = row["vs_hf"][row["fastest_hf"]]
+    row["speedup_tokens_per_s"] = fastest["tokens_per_s"]["value"]
+    row["speedup_ms_per_step"] = fastest["ms_per_step"]["value"]
 
 
 def bench_continuous(engine, prompts, requests, max_new, seed=0):
@@ -137,6 +240,22 @@ def bench_continuous(engine, prompts, requests, max_new, seed=0):
             "tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds}
 
 
+def summary_line(row, floor_ms, matvec_s) -> str:
+    ours = row["fastprune"]
+    text = (f"batch {row['batch']} (HF padding {100 * row['padded_token_share']:.0f}%): fastprune "
+            f"{ours['tokens_per_s']:.1f} tok/s ({ours['ms_per_step']:.1f} ms/step)")
+    for name, ratios in row.get("vs_hf", {}).items():
+        t, m = ratios["tokens_per_s"], ratios["ms_per_step"]
+        reasons = list(dict.fromkeys(t["unreliable"] + m["unreliable"]))
+        flag = " UNRELIABLE: " + "; ".join(reasons) if reasons else ""
+        text += (f"\n  vs {name}{' (fastest HF)' if name == row['fastest_hf'] else ''} "
+                 f"{row[name]['tokens_per_s']:.1f} tok/s, {row[name]['ms_per_step']:.1f} ms/step: "
+                 f"x{format_ratio(t)} tok/s, x{format_ratio(m)} per step (n={t['n']}){flag}")
+    for name, why in row["failed"].items():
+        text += f"\n  {name}: failed: {why}"
+    return text + f"\n  floor {floor_ms:.1f} ms/step, matvec pass {1000 * matvec_s:.1f} ms"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2-135m")
@@ -151,11 +270,15 @@ def main(argv=None) -> int:
     ap.add_argument("--max-seq-len", type=int, default=512)
     ap.add_argument("--sampling", default="greedy", choices=sorted(SAMPLING),
                     help="greedy, or paper: temperature 0.9, top-p 0.95 (the self-response settings), for both")
+    ap.add_argument("--hf-compile", action="store_true",
+                    help="also time HF with the static cache and torch.compile (compile time reported apart)")
+    ap.add_argument("--hf-compile-budget", type=float, default=300, metavar="S",
+                    help="give up compiling after S seconds per batch size and record why (default 300)")
     ap.add_argument("--out", default="bench_generate.json")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()
+    before = noise_snapshot()
     loaded = load_model(args.model, dtype=args.dtype, device=args.device)
     device = loaded.device
     batches = [int(b) for b in args.batches.split(",")]
@@ -165,9 +288,19 @@ def main(argv=None) -> int:
     weight_bytes = sum(w.numel() * w.element_size() for w in weight_matrices(loaded))
     bandwidth = copy_bandwidth(device)
     matvec_s = matvec_pass(loaded, device)
-    rows = [bench_batch(loaded, engine, prompts, b, args.new_tokens, args.repeats, args.sampling) for b in batches]
+    rows, compile_ok = [], args.hf_compile
+    for b in batches:
+        rows.append(bench_batch(loaded, engine, prompts, b, args.new_tokens, args.repeats, args.sampling, compile_ok,
+                                args.hf_compile_budget))
+        if compile_ok and "hf-static-compile" in rows[-1]["failed"]:
+            compile_ok = False  # the same failure at every batch size would only cost time
+            first_failure = b
+        elif args.hf_compile and not compile_ok:
+            rows[-1]["failed"]["hf-static-compile"] = f"not tried again after failing at batch {first_failure}"
+    noise = machine_noise(before, noise_snapshot(), cores_in_use=torch.get_num_threads())
     floor_ms = 1000 * weight_bytes / bandwidth
     for row in rows:
+        add_ratios(row, noise["reasons"])
         row["floor_ms_per_step"] = floor_ms
         row["fastprune"]["fraction_of_floor"] = floor_ms / row["fastprune"]["ms_per_step"]
         row["fastprune"]["achieved_bandwidth_GBps"] = weight_bytes / row["fastprune"]["ms_per_step"] / 1e6
@@ -181,8 +314,9 @@ def main(argv=None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
+        "provenance": run_provenance(threads=torch.get_num_threads()),
+        "noise": noise,
+        "peers": peer_status(),
         "weight_bytes_per_step": weight_bytes,
         "copy_bandwidth_GBps": bandwidth / 1e9,
         "matvec_pass_ms": 1000 * matvec_s,
@@ -192,10 +326,9 @@ def main(argv=None) -> int:
         result["continuous"] = bench_continuous(engine, prompts, args.continuous, args.new_tokens)
     atomic_write_json(args.out, result)
     for row in rows:
-        print(f"batch {row['batch']}: fastprune {row['fastprune']['tokens_per_s']:.1f} tok/s "
-              f"({row['fastprune']['ms_per_step']:.1f} ms/step), HF {row['hf']['tokens_per_s']:.1f} tok/s "
-              f"({row['hf']['ms_per_step']:.1f} ms/step): x{row['speedup_tokens_per_s']:.2f}; "
-              f"floor {floor_ms:.1f} ms/step, matvec pass {1000 * matvec_s:.1f} ms", file=sys.stderr)
+        print(summary_line(row, floor_ms, matvec_s), file=sys.stderr)
+    for line in skipped_lines(result["peers"]):
+        print(line, file=sys.stderr)
     print(json.dumps({"out": args.out}))
     return 0
 

@@ -115,6 +115,9 @@ def main(argv=None) -> int:
         "torch": torch.__version__,
     }
     if env.is_main:
+        from fastprune.provenance import run_provenance
+
+        result["provenance"] = run_provenance(threads=torch.get_num_threads())
         from fastprune.utils_io import atomic_write_json
 
         atomic_write_json(args.out, result)

@@ -42,3 +42,18 @@ def test_run_provenance_fields():
     assert record["cpu_count"] >= 1
     assert record["versions"]["torch"]
     assert {"commit", "dirty", "host", "cpu_model", "load_average", "time_utc"} <= set(record)
+
+
+def test_machine_noise_flags_load_above_the_cores_in_use_and_steal():
+    quiet = {"load_average": [1.5, 1.0, 1.0], "cpu_times": {"user": 100, "idle": 100, "steal": 0}}
+    later = {"load_average": [2.0, 1.0, 1.0], "cpu_times": {"user": 190, "idle": 200, "steal": 10}}
+    ok = provenance.machine_noise(quiet, later, cores_in_use=2)
+    assert ok["reasons"] == [] and ok["steal_share"] == 10 / 200 and ok["load_after"] == [2.0, 1.0, 1.0]
+    busy = provenance.machine_noise(quiet, {**later, "load_average": [2.01, 1.0, 1.0]}, cores_in_use=2)
+    assert busy["reasons"] == ["load average 1.50 before / 2.01 after exceeds the 2 cores in use"]
+    stolen = provenance.machine_noise(quiet, later, cores_in_use=2, max_steal=0.04)
+    assert stolen["reasons"] == ["steal time 5.0% of CPU time (above 4%)"]
+    blind = provenance.machine_noise({"load_average": None, "cpu_times": None}, later, cores_in_use=2)
+    assert blind["reasons"] == ["load average unreadable"] and blind["steal_share"] is None
+    snap = provenance.noise_snapshot()
+    assert set(snap) == {"load_average", "cpu_times"}

@@ -106,3 +106,30 @@ def run_provenance(threads: int | None = None) -> dict:
         "load_average": load_average(),
         "versions": versions(),
     }
+
+
+def noise_snapshot() -> dict:
+    """What ``machine_noise`` compares: the load average and the CPU jiffies at one moment."""
+    return {"load_average": load_average(), "cpu_times": cpu_times()}
+
+
+def machine_noise(before: dict, after: dict, cores_in_use: int, max_steal: float = 0.05) -> dict:
+    """Was the machine quiet enough between two ``noise_snapshot()`` calls to trust a timing?
+
+    Busy when the 1-minute load average before or after exceeds ``cores_in_use`` (the threads the
+    measurement ran on: more runnable work than that means something competed for them), or when the
+    hypervisor stole more than ``max_steal`` of the CPU time. ``reasons`` says which, in words; empty when
+    quiet. A load average that cannot be read is reported as unknown, not as quiet.
+    """
+    load_before, load_after = before.get("load_average"), after.get("load_average")
+    steal = steal_share(before.get("cpu_times"), after.get("cpu_times"))
+    reasons = []
+    if load_before is None or load_after is None:
+        reasons.append("load average unreadable")
+    elif max(load_before[0], load_after[0]) > cores_in_use:
+        reasons.append(f"load average {load_before[0]:.2f} before / {load_after[0]:.2f} after exceeds the "
+                       f"{cores_in_use} cores in use")
+    if steal is not None and steal > max_steal:
+        reasons.append(f"steal time {100 * steal:.1f}% of CPU time (above {100 * max_steal:.0f}%)")
+    return {"load_before": load_before, "load_after": load_after, "cores_in_use": cores_in_use,
+            "steal_share": steal, "reasons": reasons}

@@ -30,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         rounds=args.rounds,
         compare_hf=args.compare_hf,
+        hf_variants=[v.strip() for v in args.hf_variants.split(",") if v.strip()],
+        max_interval_width=args.max_interval_width,
+        max_cv=args.max_cv,
         engine=not args.no_engine,
         dtype=args.dtype,
         device=args.device,
@@ -41,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub, name: str, help_text: str) -> None:
+    from fastprune.bench.stats import MAX_CV, MAX_INTERVAL_WIDTH
+
     p = sub.add_parser(
         name, help=help_text, description=help_text,
         epilog="example: fastprune bench smollm2-135m runs/demo/pruned --batch-sizes 1,8 --out runs/bench\n"
@@ -58,6 +63,14 @@ def register(sub, name: str, help_text: str) -> None:
     p.add_argument("--rounds", type=int, default=1, help="run the whole grid this many times and pool the "
                    "samples, so a shared machine's drift hits every variant alike (default 1)")
     p.add_argument("--compare-hf", action="store_true", help="also measure HF generate")
+    p.add_argument("--hf-variants", default="dynamic,static", help="HF baselines with --compare-hf: dynamic "
+                   "(default cache), static (cache_implementation='static'), compile (static + torch.compile; "
+                   "compile time reported apart; slow to compile on CPU) (default dynamic,static)")
+    p.add_argument("--max-interval-width", type=float, default=MAX_INTERVAL_WIDTH,
+                   help="flag a ratio unreliable when its 95%% interval is wider than this share of it "
+                   f"(default {MAX_INTERVAL_WIDTH})")
+    p.add_argument("--max-cv", type=float, default=MAX_CV, help="flag a ratio unreliable when either side's "
+                   f"samples vary more than this coefficient of variation (default {MAX_CV})")
     p.add_argument("--no-engine", action="store_true", help="skip the fastprune engine (HF only)")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--device", default="auto")

@@ -1,28 +1,39 @@
-"""Run the benchmark grid over models (and in-memory pruned variants) and write bench.json + speedup.png."""
+"""Run the benchmark grid over models (and in-memory pruned variants) and write bench.json + speedup.png.
+
+Every variant of the grid stays loaded (pruned variants are weight-sharing copies), so within each round
+repeat ``i`` of every (model, backend) runs back to back before repeat ``i + 1`` of any: a shared machine's
+drift then hits all variants alike, and the paired bootstrap of ``fastprune.bench.stats`` can use it.
+"""
 
 from __future__ import annotations
 
 import gc
 import platform
 import sys
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from fastprune.bench.compare import add_speedups, format_table
 from fastprune.bench.ideal import ideals
 from fastprune.bench.measure import (
+    HF_BACKEND,
+    HF_VARIANTS,
     BenchPoint,
     engine_generate_fn,
     hf_generate_fn,
-    measure_samples,
+    one_sample,
     random_prompts,
+    shared_weight_copy,
     summarize_point,
+    warm_up,
 )
+from fastprune.bench.stats import MAX_CV, MAX_INTERVAL_WIDTH
 from fastprune.bench.timing import peak_memory, reset_peak_memory
 from fastprune.errors import FastpruneError
 from fastprune.models import LoadedModel, load_model, model_info, resolve_device
+from fastprune.provenance import machine_noise, noise_snapshot, run_provenance
 from fastprune.utils_io import atomic_write_json, require_output_dir
 
 
@@ -37,7 +48,10 @@ class BenchSettings:
     repeats: int = 3
     rounds: int = 1
     compare_hf: bool = False
+    hf_variants: list[str] = field(default_factory=lambda: ["dynamic", "static"])
     engine: bool = True
+    max_interval_width: float = MAX_INTERVAL_WIDTH
+    max_cv: float = MAX_CV
     dtype: str = "auto"
     device: str = "auto"
     seed: int = 0
@@ -54,6 +68,12 @@ class BenchSettings:
             raise FastpruneError("bench needs --repeats >= 1, --rounds >= 1, --warmup >= 0 and batch sizes >= 1")
         if not (self.engine or self.compare_hf):
             raise FastpruneError("nothing to measure: --no-engine without --compare-hf")
+        unknown = [v for v in self.hf_variants if v not in HF_VARIANTS]
+        if unknown or (self.compare_hf and not self.hf_variants):
+            raise FastpruneError(f"--hf-variants {','.join(self.hf_variants)!r}: choose from "
+                                 f"{', '.join(HF_VARIANTS)}")
+        if self.max_interval_width <= 0 or self.max_cv <= 0:
+            raise FastpruneError("bench needs --max-interval-width > 0 and --max-cv > 0")
         from fastprune.models.checkpoint_files import check_model_spec
 
         if self.out:
@@ -63,29 +83,23 @@ class BenchSettings:
             check_model_spec(spec)
 
 
-def _variants(settings: BenchSettings, device) -> Iterator[tuple[str, LoadedModel]]:
-    """The first model, its in-memory reverse-pruned variants (cumulative, no copies), then the others."""
+def _variants(settings: BenchSettings, device) -> list[tuple[str, LoadedModel]]:
+    """The first model, its in-memory reverse-pruned variants (weight-sharing copies), then the others."""
     from fastprune.prune.surgery import prune_model
 
     first = load_model(settings.models[0], dtype=settings.dtype, device=device, seed=settings.seed)
     total = first.adapter.num_layers
-    yield settings.models[0], first
-    original = list(range(total))  # original index of each current layer
+    out = [(settings.models[0], first)]
     for n in sorted(set(settings.drop_layers) - {0}):
         if n >= total - 1:
             raise FastpruneError(f"--drop-layers {n}: {settings.models[0]} has only {total} layers; keep at "
                                  "least the first and the last")
-        wanted = set(range(total - 1 - n, total - 1))  # the n layers before the final one
-        remove_now = [i for i, orig in enumerate(original) if orig in wanted]
-        prune_model(first, remove_now, strategy="reverse")
-        original = [orig for orig in original if orig not in wanted]
-        yield f"{settings.models[0]} -{n} layers", first
-    del first
+        copy = LoadedModel(shared_weight_copy(first.model), first.tokenizer, first.spec, path=first.path)
+        prune_model(copy, list(range(total - 1 - n, total - 1)), strategy="reverse")  # n before the final one
+        out.append((f"{settings.models[0]} -{n} layers", copy))
     for spec in settings.models[1:]:
-        loaded = load_model(spec, dtype=settings.dtype, device=device, seed=settings.seed)
-        yield spec, loaded
-        del loaded
-        gc.collect()
+        out.append((spec, load_model(spec, dtype=settings.dtype, device=device, seed=settings.seed)))
+    return out
 
 
 def _special_ids(tokenizer) -> set[int]:
@@ -100,58 +114,102 @@ def _device_name(device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def _backends(settings: BenchSettings) -> list[str]:
+    hf = [HF_BACKEND[v] for v in settings.hf_variants] if settings.compare_hf else []
+    return (["engine"] if settings.engine else []) + hf
+
+
+def _runner(backend: str, loaded: LoadedModel, prompts, point: BenchPoint):
+    if backend == "engine":
+        return engine_generate_fn(loaded.model, loaded.tokenizer, prompts, point.batch_size, point.new_tokens)
+    variant = next(v for v, name in HF_BACKEND.items() if name == backend)
+    return hf_generate_fn(loaded.model, prompts, variant)
+
+
 def run_bench(settings: BenchSettings) -> dict:
     """Measure every (model, batch size, backend) point; return and write the result document.
 
-    With ``rounds`` > 1 the whole grid runs that many times (models reloaded and re-pruned each round) and
-    each point pools its samples over the rounds: on a shared machine whose speed drifts, every variant
-    then sees the same slow and fast periods instead of one variant getting all of a slow one.
+    Each of ``rounds`` passes over the batch sizes takes ``repeats`` interleaved samples of every
+    (model, backend); samples pool over the rounds. A runner that fails to warm up (e.g. ``torch.compile``
+    without a working compiler) becomes a row with ``error`` instead of stopping the others.
     """
     from fastprune import __version__
 
     settings.validate()
     device = resolve_device(settings.device)
-    points: dict[tuple, dict] = {}  # (label, batch, backend) -> row fields and pooled samples, in first-seen order
-    base_info = None
+    threads = torch.get_num_threads()
+    start = noise_snapshot()
+    variants = _variants(settings, device)
+    infos = [model_info(loaded) for _, loaded in variants]
+    points: dict[tuple, dict] = {}  # (label, batch, backend) -> row fields and pooled samples, in grid order
+    errors = []
+    round_loads = []
     for round_index in range(settings.rounds):
-        for label, loaded in _variants(settings, device):
-            info = model_info(loaded)
-            if base_info is None:
-                base_info = info
-            vocab = info["vocab_size"] or loaded.model.config.vocab_size
-            for batch in settings.batch_sizes:
-                point = BenchPoint(batch, settings.prompt_len, settings.new_tokens)
-                prompts = random_prompts(point, vocab, settings.seed, _special_ids(loaded.tokenizer))
-                backends = (["engine"] if settings.engine else []) + (["hf"] if settings.compare_hf else [])
-                for backend in backends:
-                    fn = (engine_generate_fn(loaded.model, loaded.tokenizer, prompts, batch) if backend == "engine"
-                          else hf_generate_fn(loaded.model, prompts))
-                    tag = f" | round {round_index + 1}/{settings.rounds}" if settings.rounds > 1 else ""
-                    print(f"bench: {label} | {backend} | batch {batch}{tag}", file=sys.stderr, flush=True)
-                    reset_peak_memory(device)
-                    ttft, total = measure_samples(fn, point, device, settings.warmup, settings.repeats)
-                    entry = points.setdefault((label, batch, backend), {
+        tag = f" | round {round_index + 1}/{settings.rounds}" if settings.rounds > 1 else ""
+        for batch in settings.batch_sizes:
+            point = BenchPoint(batch, settings.prompt_len, settings.new_tokens)
+            live = []
+            for (label, loaded), info in zip(variants, infos, strict=True):
+                prompts = random_prompts(point, info["vocab_size"] or loaded.model.config.vocab_size,
+                                         settings.seed, _special_ids(loaded.tokenizer))
+                for backend in _backends(settings):
+                    key = (label, batch, backend)
+                    entry = points.setdefault(key, {
                         "fields": {"model": label, "num_layers": info["num_layers"], "backend": backend,
-                                   **asdict(point), "dtype": info["dtype"],
+                                   **asdict(point), "dtype": info["dtype"], "padded_token_share": 0.0,
                                    "weight_bytes_per_step": info["bytes"]["read_per_step"],
-                                   **ideals(base_info, info, loaded.model.config, loaded.dtype)},
-                        "point": point, "ttft": [], "total": [], "memory": [],
+                                   **ideals(infos[0], info, loaded.model.config, loaded.dtype)},
+                        "point": point, "ttft": [], "total": [], "memory": [], "warmup_s": [],
                     })
-                    entry["ttft"] += ttft
-                    entry["total"] += total
-                    entry["memory"].append(peak_memory(device))
+                    if "error" in entry:
+                        continue
+                    print(f"bench: {label} | {backend} | batch {batch}{tag} | warm-up", file=sys.stderr, flush=True)
+                    reset_peak_memory(device)
+                    try:
+                        fn = _runner(backend, loaded, prompts, point)
+                        rounds = max(settings.warmup, 1) if backend == "hf-compile" else settings.warmup
+                        entry["warmup_s"].append(warm_up(fn, point, device, rounds))
+                    except Exception as exc:  # noqa: BLE001 - one baseline failing must not hide the others
+                        entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+                        errors.append(f"{label} | {backend} | batch {batch}: {entry['error']}")
+                        print(f"bench: {backend} failed: {entry['error']}", file=sys.stderr, flush=True)
+                        continue
+                    entry["memory"].append(peak_memory(device))  # this runner alone, over its warm-up
+                    live.append((entry, fn))
+            print(f"bench: batch {batch}{tag} | {settings.repeats} interleaved repeats of {len(live)} runners",
+                  file=sys.stderr, flush=True)
+            for _ in range(settings.repeats):
+                for entry, fn in live:
+                    ttft, total = one_sample(fn, point, device)
+                    entry["ttft"].append(ttft)
+                    entry["total"].append(total)
+            del live
+            gc.collect()
+        round_loads.append(noise_snapshot()["load_average"])
+    noise = machine_noise(start, noise_snapshot(), cores_in_use=threads)
+    busy_rounds = [i + 1 for i, load in enumerate(round_loads) if load is not None and load[0] > threads]
+    if busy_rounds and not any("load average" in r for r in noise["reasons"]):
+        noise["reasons"].append(f"load average above the {threads} cores in use after round(s) {busy_rounds}")
     rows = []
     for entry in points.values():
+        if "error" in entry:
+            continue
         memory = {key: max((m[key] for m in entry["memory"] if m[key] is not None), default=None)
                   for key in entry["memory"][0]}
-        rows.append({**entry["fields"], **summarize_point(entry["ttft"], entry["total"], entry["point"]),
-                     "rounds": settings.rounds, **memory})
-    _add_speedups(rows)
+        row = {**entry["fields"], **summarize_point(entry["ttft"], entry["total"], entry["point"]),
+               "rounds": settings.rounds, "warmup_s": sum(entry["warmup_s"]), **memory}
+        if row["backend"] == "hf-compile":
+            row["compile_s"] = row["warmup_s"]  # warm-up = compiling both shapes + one run of each
+        rows.append(row)
+    add_speedups(rows, noise["reasons"], settings.max_interval_width, settings.max_cv, settings.seed)
     doc = {
         "device": _device_name(device),
         "torch": torch.__version__,
         "fastprune": __version__,
         "settings": asdict(settings),
+        "provenance": run_provenance(threads=threads),
+        "noise": {**noise, "load_by_round": round_loads},
+        "failed": errors,
         "rows": rows,
     }
     if settings.out:
@@ -161,34 +219,6 @@ def run_bench(settings: BenchSettings) -> dict:
 
         plot_speedup(rows, out / "speedup.png")
     print(format_table(rows))
+    for line in errors:
+        print(f"failed: {line}")
     return doc
-
-
-def _add_speedups(rows: list[dict]) -> None:
-    base = {}
-    for row in rows:
-        key = (row["backend"], row["batch_size"])
-        base.setdefault(key, row)
-        ref = base[key]
-        row["speedup_prefill"] = ref["prefill_s"]["median"] / row["prefill_s"]["median"]
-        row["speedup_decode"] = ref["decode_step_s"]["median"] / row["decode_step_s"]["median"]
-        row["decode_vs_ideal_bytes"] = row["speedup_decode"] / row["ideal_bytes"]
-    by_point = {(r["model"], r["batch_size"], r["backend"]): r for r in rows}
-    for row in rows:
-        hf = by_point.get((row["model"], row["batch_size"], "hf"))
-        if row["backend"] == "engine" and hf is not None:
-            row["engine_vs_hf_decode"] = hf["decode_step_s"]["median"] / row["decode_step_s"]["median"]
-
-
-def format_table(rows: list[dict]) -> str:
-    head = (f"{'model':<34} {'L':>3} {'backend':<7} {'batch':>5} {'TTFT ms':>9} {'ms/step':>8} {'tok/s':>8} "
-            f"{'x prefill':>9} {'x decode':>9} {'ideal L':>8} {'ideal S*':>8}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r['model'][:34]:<34} {r['num_layers']:>3} {r['backend']:<7} {r['batch_size']:>5} "
-            f"{r['prefill_s']['median'] * 1e3:>9.1f} {r['decode_step_s']['median'] * 1e3:>8.1f} "
-            f"{r['decode_tokens_per_s']:>8.1f} {r['speedup_prefill']:>9.3f} {r['speedup_decode']:>9.3f} "
-            f"{r['ideal_layers']:>8.3f} {r['ideal_bytes']:>8.3f}"
-        )
-    return "\n".join(lines)

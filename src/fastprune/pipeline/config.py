@@ -81,6 +81,9 @@ class BenchConfig:
     repeats: int = 3
     rounds: int = 1  # passes over the whole grid, pooled: drift on a shared machine hits every model alike
     compare_hf: bool = False
+    hf_variants: list[str] = dc_field(default_factory=lambda: ["dynamic", "static"])
+    max_interval_width: float = 0.10  # same defaults as fastprune.bench.stats
+    max_cv: float = 0.10
     extra_args: list[str] = dc_field(default_factory=list)
 
 

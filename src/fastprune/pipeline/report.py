@@ -219,21 +219,42 @@ def _pruning_section(run_dir: Path, steps: list[Step]) -> list[str]:
     return lines
 
 
+def _ratio_cell(row: dict, phase: str) -> str:
+    ci = row.get(f"speedup_{phase}_ci")
+    text = f"{row[f'speedup_{phase}']:.3f}"
+    if ci and ci.get("low") is not None and ci.get("method") != "reference":
+        text += f" [{ci['low']:.3f}, {ci['high']:.3f}]"
+    return text + (" **!**" if phase in row.get("unreliable", {}) else "")
+
+
 def _bench_section(run_dir: Path) -> list[str]:
     path = run_dir / "bench" / "bench.json"
     if not path.is_file():
         return ["_bench not run_"]
     doc = json.loads(path.read_text())
-    lines = [f"Device: {doc.get('device')}; torch {doc.get('torch')}.", "",
-             "| model | layers | backend | batch | TTFT ms | decode ms/step | speedup prefill | speedup decode "
-             "| ideal L/(L-n) | ideal bytes S* |", "|---|---|---|---|---|---|---|---|---|---|"]
+    noise = doc.get("noise", {})
+    prov = doc.get("provenance", {})
+    lines = [f"Device: {doc.get('device')}; torch {doc.get('torch')}; {prov.get('threads')} threads on "
+             f"{prov.get('cpu_count')} cores ({prov.get('cpu_model')}); load average {noise.get('load_before')} "
+             f"before, {noise.get('load_after')} after; steal {noise.get('steal_share')}.", "",
+             "Speedups are ratios of medians over pooled, interleaved repeats with their 95% bootstrap interval "
+             "(n samples per side); **!** marks a ratio flagged unreliable, with the reason below.", "",
+             "| model | layers | backend | batch | n | TTFT ms | decode ms/step | speedup prefill [95% CI] "
+             "| speedup decode [95% CI] | ideal L/(L-n) | ideal bytes S* |", "|---" * 11 + "|"]
     for r in doc["rows"]:
         lines.append(
             f"| {Path(r['model']).name} | {r['num_layers']} | {r['backend']} | {r['batch_size']} | "
-            f"{r['prefill_s']['median'] * 1e3:.1f} | {r['decode_step_s']['median'] * 1e3:.1f} | "
-            f"{r['speedup_prefill']:.3f} | {r['speedup_decode']:.3f} | {r['ideal_layers']:.3f} | "
-            f"{r['ideal_bytes']:.3f} |"
+            f"{r['decode_step_s'].get('n', '')} | {r['prefill_s']['median'] * 1e3:.1f} | "
+            f"{r['decode_step_s']['median'] * 1e3:.1f} | {_ratio_cell(r, 'prefill')} | {_ratio_cell(r, 'decode')} | "
+            f"{r['ideal_layers']:.3f} | {r['ideal_bytes']:.3f} |"
         )
+    flagged = [(r, phase, reasons) for r in doc["rows"] for phase, reasons in r.get("unreliable", {}).items()]
+    if flagged:
+        lines += ["", f"**{len(flagged)} ratio(s) unreliable: do not read them as speedups.**", ""]
+        lines += [f"- {Path(r['model']).name}, {r['backend']}, batch {r['batch_size']}, {phase}: {'; '.join(reasons)}"
+                  for r, phase, reasons in flagged]
+    for failure in doc.get("failed", []):
+        lines.append(f"- not measured: {failure}")
     lines += ["", "The byte-model ideal S* counts the embeddings/LM head that every step reads whatever the depth; "
               "it is the speedup to expect for decoding on small models. L/(L-n) is approached only when the "
               "layers dominate the weight bytes (large models).", "", "![speedup](bench/speedup.png)"]

@@ -109,7 +109,8 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
             "bench", c.model, *[str(pruned[v]) for v in variants if v in pruned],
             "--batch-sizes", ",".join(map(str, b.batch_sizes)), "--prompt-len", str(b.prompt_len),
             "--new-tokens", str(b.new_tokens), "--repeats", str(b.repeats), "--rounds", str(b.rounds),
-            "--out", str(run_dir / "bench"),
+            "--out", str(run_dir / "bench"), "--hf-variants", ",".join(b.hf_variants),
+            "--max-interval-width", str(b.max_interval_width), "--max-cv", str(b.max_cv),
             *(["--compare-hf"] if b.compare_hf else []), *common, *b.extra_args,
         ], run_dir / "bench" / "bench.json"))
     return steps

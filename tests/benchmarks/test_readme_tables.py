@@ -1,0 +1,65 @@
+"""The README's measured-numbers block is what benchmarks/readme_tables.py makes of benchmarks/results/."""
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("readme_tables", ROOT / "benchmarks" / "readme_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_agrees_with_the_result_jsons():
+    tables = _module()
+    readme = (ROOT / "README.md").read_text()
+    assert tables.replace_block(readme, tables.render(tables.RESULTS)) == readme, (
+        "README's measured block is stale: run python benchmarks/readme_tables.py --write README.md")
+
+
+def test_depth_table_from_a_real_bench_run_flags_and_numbers(tmp_path):
+    from fastprune.bench.suite import BenchSettings, run_bench
+
+    (tmp_path / "decode_ops-cpu.json").write_text(json.dumps({"benchmark": "decode_ops"}))  # no provenance
+    out = tmp_path / "bench-cpu-smollm2"
+    run_bench(BenchSettings(models=["tiny:llama:4"], batch_sizes=[1], prompt_len=4, new_tokens=3, drop_layers=[1],
+                            warmup=0, repeats=1, device="cpu", out=str(out)))
+    tables = _module()
+    block = tables.render(tmp_path)
+    assert block.startswith(tables.BEGIN) and block.endswith(tables.END)
+    doc = json.loads((out / "bench.json").read_text())
+    pruned = doc["rows"][1]
+    # one sample per side: a ratio without interval, flagged, its reason listed under its number
+    line = next(x for x in block.splitlines() if x.startswith("| 3 (-1) | 1 | 1 | "))
+    match = re.match(rf"\| 3 \(-1\) \| 1 \| 1 \| {pruned['speedup_prefill']:.2f}x !(\d+) \| "
+                     rf"{pruned['speedup_decode']:.2f}x !(\d+) \| {1e3 * pruned['decode_step_s']['median']:.1f} \| "
+                     r"1.33 \| ", line)
+    assert match, line
+    for number, phase in zip(match.groups(), ("prefill", "decode"), strict=True):
+        note = next(x for x in block.splitlines() if x.startswith(f"{number}. "))
+        assert f"depth 3 (-1) layers, batch 1, {phase}: " in note and "no interval: only 1 sample(s)" in note
+    assert "number(s) flagged unreliable" in block
+    assert "Not quoted: `decode_ops-cpu.json` predate(s) provenance" in block and "decode-step" not in block
+
+
+def test_write_and_check(tmp_path):
+    tables = _module()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{tables.BEGIN}\nold\n{tables.END}\noutro\n")
+    results = tmp_path / "results"
+    results.mkdir()
+    assert tables.main(["--results", str(results), "--check", str(readme)]) == 1
+    assert tables.main(["--results", str(results), "--write", str(readme)]) == 0
+    assert tables.main(["--results", str(results), "--check", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    readme.write_text("no markers")
+    with pytest.raises(SystemExit, match="no <!-- measured:begin"):
+        tables.main(["--results", str(results), "--write", str(readme)])
