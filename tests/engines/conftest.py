@@ -35,3 +35,13 @@ def fake_server(tmp_path, monkeypatch):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def fake_vllm_python(tmp_path):
+    """An executable that takes vLLM's exact command line (``-m vllm.entrypoints.openai.api_server ...``)
+    and runs the fake server instead, so a CLI's --vllm-python start path runs end to end."""
+    script = tmp_path / "fake-vllm-python"
+    script.write_text(f'#!/bin/sh\n[ "$1" = "-m" ] && shift 2\nexec {sys.executable} {FAKE} "$@"\n')
+    script.chmod(0o755)
+    return str(script)

@@ -4,7 +4,7 @@ It takes vLLM's command line (``--model DIR --host H --port P`` and anything els
 ``/health``, ``/v1/models``, ``/version`` and ``/v1/completions`` (plain and streamed). Each answer is
 deterministic: ``FAKE_TOKENS`` tokens (default 3) whose ids are ``(sum(prompt ids) + seed + k) % 200``,
 each decoded as ``"t<id> "``; ``max_tokens`` below that cuts it with finish reason ``length``.
-Environment knobs: ``FAKE_MODE`` = ok | crash (exit 3 at start) | hang (never ready),
+Environment knobs: ``FAKE_MODE`` = ok | crash (exit 3 at start) | hang (never ready) | fail-completions (HTTP 500),
 ``FAKE_READY_DELAY`` seconds, ``FAKE_CHILD_PIDFILE`` (fork a grandchild that sleeps and write both pids
 there, so tests can check the whole process group dies), ``FAKE_REQUEST_LOG`` (append every request body
 as a JSON line), ``FAKE_TOKEN_DELAY`` seconds per streamed token.
@@ -68,6 +68,9 @@ class Handler(BaseHTTPRequestHandler):
         if log:
             with _lock, open(log, "a") as f:
                 f.write(json.dumps(body) + "\n")
+        if os.environ.get("FAKE_MODE") == "fail-completions":
+            self._json({"error": {"message": "fake failure"}}, 500)
+            return
         if self.path != "/v1/completions":
             self._json({"error": "not found"}, 404)
             return

@@ -12,6 +12,7 @@ and the kernel sends the server SIGTERM if fastprune itself dies (``PR_SET_PDEAT
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import json
@@ -32,6 +33,7 @@ from fastprune.errors import FastpruneError
 PYTHON_ENV = "FASTPRUNE_VLLM_PYTHON"
 ENTRYPOINT = ("-m", "vllm.entrypoints.openai.api_server")
 _PR_SET_PDEATHSIG = 1
+_LIVE: set[VLLMServer] = set()  # servers started by this process and not yet stopped
 
 
 @dataclass
@@ -202,6 +204,7 @@ class VLLMServer:
             self.process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True, preexec_fn=_die_with_parent)
+        _LIVE.add(self)
         url = f"http://127.0.0.1:{port}"
         self._wait_ready(url, started)
         self.record = self._describe(url, "started")
@@ -213,6 +216,7 @@ class VLLMServer:
     def stop(self, grace: float = 20.0) -> None:
         """Kill the server's whole process group (SIGTERM, then SIGKILL after ``grace`` seconds)."""
         process, self.process = self.process, None
+        _LIVE.discard(self)
         if process is not None:
             pgid = process.pid  # start_new_session: the leader's pid is the group id
             _signal_group(pgid, signal.SIGTERM)
@@ -284,6 +288,15 @@ class VLLMServer:
         if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._old_sigterm)
             self._old_sigterm = None
+
+
+def stop_all_servers() -> None:
+    """Stop every server this process started and has not stopped yet (error paths, interpreter exit)."""
+    for server in list(_LIVE):
+        server.stop()
+
+
+atexit.register(stop_all_servers)
 
 
 def _raise_on_sigterm(signum, frame):

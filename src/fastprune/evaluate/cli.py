@@ -57,6 +57,10 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="folder of local lm-eval task YAMLs for lm_eval:NAME tasks (repeatable)")
     g.add_argument("--parens-depths", type=_ints, default=(2, 4, 6, 8), help="open depths to probe")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from fastprune.engines.vllm_session import add_engine_arguments
+
+    add_engine_arguments(p, "the evaluation context, min(2048, the model's max positions); --batch-size "
+                            "requests in flight")
     p.set_defaults(func=run)
 
 
@@ -87,8 +91,19 @@ def run(args) -> int:
     options = options_from_args(args)
     # before any model loads: bad names / files fail fast
     tasks = make_tasks(args.tasks, options, args.lm_eval_include)
-    run_eval(
-        args.models, tasks, args.out, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
-        dtype=args.dtype, device=args.device, options=options, progress=not args.no_progress,
-    )
+    engine_for = None
+    if args.engine == "vllm":
+        from fastprune.evaluate.on_vllm import engine_for as vllm_engine_for
+
+        engine_for = vllm_engine_for(args, args.models)
+    from fastprune.engines.vllm_server import stop_all_servers
+
+    try:
+        run_eval(
+            args.models, tasks, args.out, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
+            dtype=args.dtype, device=args.device, options=options, progress=not args.no_progress,
+            engine_for=engine_for,
+        )
+    finally:
+        stop_all_servers()  # a task that failed must not leave its model's server running
     return 0

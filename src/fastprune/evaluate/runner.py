@@ -8,6 +8,7 @@ so an interrupted run keeps what it finished.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import sys
@@ -40,10 +41,14 @@ def run_eval(
     loader=None,
     progress: bool = True,
     log=print,
+    engine_for=None,
 ) -> dict:
     """Evaluate every model on every task; returns the scores dict (also in ``out/scores.json``).
 
     ``loader`` (spec -> LoadedModel) defaults to ``fastprune.models.load_model``; tests pass tiny models.
+    ``engine_for(spec, lm, out)`` (optional) is a context manager yielding ``(engine, info)``: that model's
+    generation runs on ``engine`` (e.g. a vLLM server, alive only while its model is evaluated) and
+    ``info`` is recorded under ``engine`` in run.json.
     """
     if not models:
         raise FastpruneError("give at least one model to evaluate")
@@ -65,10 +70,16 @@ def run_eval(
             "batch_size": batch_size, "dtype": dtype, "device": device,
             "options": {k: str(v) for k, v in asdict(options or EvalOptions()).items()}, "seconds": {},
             "primary": {}}
+    servers = contextlib.ExitStack()  # each model's server stops before the next model's starts
+    if engine_for is not None:
+        meta["engine"] = {}
     for mi, spec in enumerate(models):
         start = time.monotonic()
         loaded = loader(spec)
         lm = EvalModel(loaded, batch_size=batch_size, progress=progress)
+        if engine_for is not None:
+            engine, meta["engine"][spec] = servers.enter_context(engine_for(spec, lm, out))
+            lm.set_engine(engine, meta["engine"][spec])
         meta["seconds"][spec] = {"load": round(time.monotonic() - start, 3)}
         scores[spec] = {}
         model_dir = out / "samples" / f"{mi}_{slug(spec)}"
@@ -90,6 +101,7 @@ def run_eval(
             log(f"[{spec}] {task.name}: {result.primary}={primary:.4f} n={result.n} ({seconds:.1f}s)",
                 file=sys.stderr)
         del lm, loaded
+        servers.close()
         gc.collect()
     table = format_table(scores, primaries)
     atomic_write_text(out / "table.txt", table + "\n")
