@@ -303,6 +303,20 @@ def _raise_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)
 
 
+@contextlib.contextmanager
+def sigterm_raises():
+    """Inside: SIGTERM raises SystemExit (so cleanup code runs) instead of ending the process at once."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)

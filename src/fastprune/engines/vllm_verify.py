@@ -9,13 +9,23 @@ equal. Where they differ, HF's margin between its top two logits at that step is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
 
-from fastprune.engines.vllm_server import ServerOptions, _die_with_parent, _signal_group, cpu_env, resolve_python, tail
+from fastprune.engines.vllm_server import (
+    ServerOptions,
+    _die_with_parent,
+    _signal_group,
+    cpu_env,
+    resolve_python,
+    sigterm_raises,
+    tail,
+)
 from fastprune.errors import FastpruneError
 from fastprune.utils_io import atomic_write_json
 
@@ -80,15 +90,15 @@ def run_offline(job: dict, python: str, work_dir: Path, options: ServerOptions, 
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                    start_new_session=True, preexec_fn=_die_with_parent)
     try:
-        code = process.wait(timeout=timeout)
-    except BaseException:
-        _signal_group(process.pid, 9)
-        process.wait()
-        if not result_path.exists():
-            raise FastpruneError(f"vLLM verification did not finish in {timeout:g} s; log {log_path}") from None
-        raise
+        with sigterm_raises():
+            code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise FastpruneError(f"vLLM verification did not finish in {timeout:g} s; log {log_path}") from None
     finally:
-        _signal_group(process.pid, 9)  # engine-core children of the last checkpoint, if any survived
+        # On success, error, timeout or Ctrl-C alike: nothing of the vLLM process group may stay behind.
+        _signal_group(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
     if code != 0 or not result_path.exists():
         raise FastpruneError(f"the vLLM verification process failed (exit {code}); last lines of {log_path}:\n"
                              f"{tail(log_path)}")
