@@ -77,4 +77,9 @@ def main(job_path: str, result_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    code = main(sys.argv[1], sys.argv[2])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # vLLM's in-process engine leaves non-daemon threads that can keep a normal exit waiting forever; the
+    # result is already written (atomically), so leave at once.
+    os._exit(code)
