@@ -30,7 +30,9 @@ def test_generative_tasks_run_on_the_server(fake_server, tmp_path):  # noqa: F81
     assert run["engine"]["tiny:llama:2"]["mode"] == "reused" and run["engine"]["tiny:llama:2"]["url"] == record.url
 
 
-def test_started_server_per_model_and_stopped_after_a_failed_task(fake_vllm_python, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_started_server_per_model_and_stopped_after_a_failed_task(fake_vllm_python, fake_server, tmp_path,  # noqa: F811
+                                                                   monkeypatch, capsys):
+    bystander, _ = fake_server()  # a server someone else in this process started: eval must leave it alone
     out = tmp_path / "eval"
     assert _eval(out, "--vllm-python", fake_vllm_python, "--vllm-timeout", "20") == 0
     run = json.loads((out / "run.json").read_text())
@@ -38,11 +40,11 @@ def test_started_server_per_model_and_stopped_after_a_failed_task(fake_vllm_pyth
     assert info["mode"] == "started" and (out / "vllm-tiny_llama_2.log").exists()
     assert info["env"]["VLLM_CPU_KVCACHE_SPACE"] == "1" and "--max-model-len" in info["command"]
     assert (out / "vllm-checkpoint-tiny_llama_2" / "config.json").exists()  # the in-memory model, saved
-    assert not _LIVE
+    assert [s.record.url for s in _LIVE] == [bystander.url]
     monkeypatch.setenv("FAKE_MODE", "fail-completions")
     code = _eval(tmp_path / "eval2", "--vllm-python", fake_vllm_python, "--vllm-timeout", "20")
     assert code == 2 and "fake failure" in capsys.readouterr().err
-    assert not _LIVE  # the failed run's server was stopped
+    assert [s.record.url for s in _LIVE] == [bystander.url]  # the failed run's server was stopped, not others
 
 
 def test_vllm_url_with_two_models_is_refused(tmp_path, capsys):

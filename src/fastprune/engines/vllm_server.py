@@ -299,6 +299,17 @@ def stop_all_servers() -> None:
 atexit.register(stop_all_servers)
 
 
+@contextlib.contextmanager
+def stop_servers_started_inside():
+    """Whatever happens inside, the servers started inside are stopped on the way out (others are not)."""
+    before = set(_LIVE)
+    try:
+        yield
+    finally:
+        for server in list(_LIVE - before):
+            server.stop()
+
+
 def _raise_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)
 

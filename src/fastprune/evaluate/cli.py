@@ -96,14 +96,12 @@ def run(args) -> int:
         from fastprune.evaluate.on_vllm import engine_for as vllm_engine_for
 
         engine_for = vllm_engine_for(args, args.models)
-    from fastprune.engines.vllm_server import stop_all_servers
+    from fastprune.engines.vllm_server import stop_servers_started_inside
 
-    try:
+    with stop_servers_started_inside():  # a task that fails must not leave its model's server running
         run_eval(
             args.models, tasks, args.out, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
             dtype=args.dtype, device=args.device, options=options, progress=not args.no_progress,
             engine_for=engine_for,
         )
-    finally:
-        stop_all_servers()  # a task that failed must not leave its model's server running
     return 0
