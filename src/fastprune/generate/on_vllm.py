@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastprune.engines.vllm_server import resolve_python, server_threads
-from fastprune.engines.vllm_session import load_for_serving, server_options, vllm_session
+from fastprune.engines.vllm_session import context_limit, load_for_serving, server_options, vllm_session
 from fastprune.generate.encoding import encode_prompt
 from fastprune.generate.self_responses import SelfResponseConfig, pending_prompts, run_self_responses
 from fastprune.utils_io import atomic_write_json
@@ -27,7 +27,9 @@ def run_on_vllm(args, prompts, cfg: SelfResponseConfig) -> dict:
     cfg.extra["engine"] = "vllm"  # sampled answers differ between engines: a resume must not mix them
     todo, _ = pending_prompts(prompts, out)
     longest = max(len(encode_prompt(served.tokenizer, p.text, cfg.chat, cfg.system_prompt)) for p in todo)
-    options = server_options(args, cfg.max_seq_len or longest + cfg.max_new_tokens)
+    wanted = cfg.max_seq_len or longest + cfg.max_new_tokens
+    # vLLM refuses a context beyond the model's; a prompt too long for it is then refused by name
+    options = server_options(args, min(wanted, context_limit(served.checkpoint) or wanted))
     log = out.with_name(out.name + ".vllm.log")
     with vllm_session(served.checkpoint, options, log, concurrency=args.batch_size) as (engine, record):
         atomic_write_json(out.with_name(out.name + ".vllm-server.json"),
