@@ -38,6 +38,12 @@ def _tokens(body: dict) -> tuple[list[int], str]:
 
 class Handler(BaseHTTPRequestHandler):
     model = "fake"
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, as vLLM's uvicorn serves them
+    disable_nagle_algorithm = True  # each streamed token leaves at once
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
 
     def log_message(self, fmt, *args):
         sys.stderr.write("fake: " + fmt % args + "\n")
@@ -88,17 +94,18 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         delay = float(os.environ.get("FAKE_TOKEN_DELAY", "0"))
         for k, i in enumerate(ids):
             time.sleep(delay)
             chunk = {"choices": [{"index": 0, "text": f"t{i} ",
                                   "finish_reason": finish if k == len(ids) - 1 else None}]}
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            self.wfile.flush()
+            self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
         usage = {"choices": [], "usage": {"prompt_tokens": len(body["prompt"]), "completion_tokens": len(ids)}}
-        self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
-        self.wfile.flush()
+        self._chunk(f"data: {json.dumps(usage)}\n\n".encode())
+        self._chunk(b"data: [DONE]\n\n")
+        self._chunk(b"")
 
 
 def main() -> int:

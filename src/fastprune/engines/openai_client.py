@@ -131,7 +131,8 @@ class CompletionsClient:
             try:
                 conn.request("POST", self.prefix + path, body=body, headers={"Content-Type": "application/json"})
                 return conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            except (http.client.RemoteDisconnected, http.client.ImproperConnectionState, BrokenPipeError,
+                    ConnectionResetError):
                 # A kept-alive connection the server closed meanwhile: one fresh try.
                 self.close()
                 if attempt:
@@ -178,6 +179,9 @@ class CompletionsClient:
                 if usage:
                     timing.output_tokens = int(usage.get("completion_tokens") or 0)
                     timing.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+            # Drain what follows [DONE] (the chunked-encoding end): a kept-alive connection whose last
+            # response was not read to its end cannot send the next request.
+            response.read()
         except OSError as exc:
             self.close()
             raise FastpruneError(f"the server at {self.parts.netloc} dropped a streamed request ({exc})") from None
