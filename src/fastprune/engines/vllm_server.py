@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -28,11 +27,11 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fastprune.engines.process_group import die_with_parent, group_alive, raise_on_sigterm, signal_group
 from fastprune.errors import FastpruneError
 
 PYTHON_ENV = "FASTPRUNE_VLLM_PYTHON"
 ENTRYPOINT = ("-m", "vllm.entrypoints.openai.api_server")
-_PR_SET_PDEATHSIG = 1
 _LIVE: set[VLLMServer] = set()  # servers started by this process and not yet stopped
 
 
@@ -143,11 +142,6 @@ def http_json(url: str, payload: dict | None = None, timeout: float = 10.0) -> d
         return json.loads(response.read() or b"{}")
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def tail(path: Path | None, lines: int = 15) -> str:
     if path is None or not path.exists():
         return ""
@@ -204,7 +198,7 @@ class VLLMServer:
             log.flush()
             self.process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True, preexec_fn=_die_with_parent)
+                start_new_session=True, preexec_fn=die_with_parent)
         _LIVE.add(self)
         url = f"http://127.0.0.1:{port}"
         self._wait_ready(url, started)
@@ -220,11 +214,11 @@ class VLLMServer:
         _LIVE.discard(self)
         if process is not None:
             pgid = process.pid  # start_new_session: the leader's pid is the group id
-            _signal_group(pgid, signal.SIGTERM)
+            signal_group(pgid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=grace)
             # The engine-core children may outlive the API server: whatever is left of the group goes.
-            _signal_group(pgid, signal.SIGKILL)
+            signal_group(pgid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
             deadline = time.monotonic() + 10
@@ -283,7 +277,7 @@ class VLLMServer:
         if threading.current_thread() is not threading.main_thread():
             return
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            self._old_sigterm = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+            self._old_sigterm = signal.signal(signal.SIGTERM, raise_on_sigterm)
 
     def _restore_sigterm(self) -> None:
         if self._old_sigterm is not None and threading.current_thread() is threading.main_thread():
@@ -309,43 +303,6 @@ def stop_servers_started_inside():
     finally:
         for server in list(_LIVE - before):
             server.stop()
-
-
-def _raise_on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)
-
-
-@contextlib.contextmanager
-def sigterm_raises():
-    """Inside: SIGTERM raises SystemExit (so cleanup code runs) instead of ending the process at once."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-    old = signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any live (non-zombie) process is left in group ``pgid``."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
 
 
 def server_threads(record: ServerRecord) -> int | None:

@@ -17,15 +17,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from fastprune.engines.vllm_server import (
-    ServerOptions,
-    _die_with_parent,
-    _signal_group,
-    cpu_env,
-    resolve_python,
-    sigterm_raises,
-    tail,
-)
+from fastprune.engines.process_group import die_with_parent, signal_group, sigterm_raises
+from fastprune.engines.vllm_server import ServerOptions, cpu_env, resolve_python, tail
 from fastprune.errors import FastpruneError
 from fastprune.utils_io import atomic_write_json
 
@@ -88,7 +81,7 @@ def run_offline(job: dict, python: str, work_dir: Path, options: ServerOptions, 
     with open(log_path, "wb") as log:
         process = subprocess.Popen([python, str(SCRIPT), str(job_path), str(result_path)], stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                   start_new_session=True, preexec_fn=_die_with_parent)
+                                   start_new_session=True, preexec_fn=die_with_parent)
     try:
         with sigterm_raises():
             code = process.wait(timeout=timeout)
@@ -96,7 +89,7 @@ def run_offline(job: dict, python: str, work_dir: Path, options: ServerOptions, 
         raise FastpruneError(f"vLLM verification did not finish in {timeout:g} s; log {log_path}") from None
     finally:
         # On success, error, timeout or Ctrl-C alike: nothing of the vLLM process group may stay behind.
-        _signal_group(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
     if code != 0 or not result_path.exists():
