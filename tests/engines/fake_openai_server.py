@@ -7,7 +7,7 @@ each decoded as ``"t<id> "``; ``max_tokens`` below that cuts it with finish reas
 Environment knobs: ``FAKE_MODE`` = ok | crash (exit 3 at start) | hang (never ready) | fail-completions (HTTP 500),
 ``FAKE_READY_DELAY`` seconds, ``FAKE_CHILD_PIDFILE`` (fork a grandchild that sleeps and write both pids
 there, so tests can check the whole process group dies), ``FAKE_REQUEST_LOG`` (append every request body
-as a JSON line), ``FAKE_TOKEN_DELAY`` seconds per streamed token.
+as a JSON line), ``FAKE_TOKEN_DELAY`` seconds per streamed token, ``FAKE_EMPTY_TEXT`` (stream empty text).
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ class Handler(BaseHTTPRequestHandler):
         delay = float(os.environ.get("FAKE_TOKEN_DELAY", "0"))
         for k, i in enumerate(ids):
             time.sleep(delay)
-            chunk = {"choices": [{"index": 0, "text": f"t{i} ",
+            text = "" if os.environ.get("FAKE_EMPTY_TEXT") else f"t{i} "  # as special tokens stream
+            chunk = {"choices": [{"index": 0, "text": text,
                                   "finish_reason": finish if k == len(ids) - 1 else None}]}
             self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
         usage = {"choices": [], "usage": {"prompt_tokens": len(body["prompt"]), "completion_tokens": len(ids)}}

@@ -76,3 +76,10 @@ def test_client_against_the_fake_server(fake_server):
         client.complete(completion_payload("other-model", req))
     with pytest.raises(FastpruneError, match="http://host:port"):
         CompletionsClient("localhost:8000")
+
+
+def test_streamed_steps_with_empty_text_are_still_timed(fake_server):
+    record, _ = fake_server(FAKE_EMPTY_TEXT=1, FAKE_TOKEN_DELAY=0.01)
+    req = GenerationRequest([3, 4], SamplingParams(max_new_tokens=4, ignore_eos=True), id="r")
+    timing = CompletionsClient(record.url).stream(completion_payload(record.model, req))
+    assert len(timing.chunk_times) == 4 and timing.output_tokens == 4 and timing.tpot >= 0.005

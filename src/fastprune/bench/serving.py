@@ -87,7 +87,8 @@ def run_point(url: str, model: str, requests: list, concurrency: int) -> tuple[l
                 index, request = queue.pop(0)
             except IndexError:
                 return
-            results[index] = client.stream(completion_payload(model, request))
+            # special tokens as text: a benchmark's random prompts make models emit them
+            results[index] = client.stream({**completion_payload(model, request), "skip_special_tokens": False})
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:

@@ -82,7 +82,7 @@ def parse_completion(body: dict, request: GenerationRequest) -> GenerationResult
 
 @dataclass
 class StreamTiming:
-    """One streamed completion: when it was sent, when each text chunk arrived, tokens generated."""
+    """One streamed completion: when it was sent, when each chunk arrived, tokens generated."""
 
     sent: float
     chunk_times: list[float] = field(default_factory=list)
@@ -170,9 +170,12 @@ class CompletionsClient:
                     break
                 chunk = json.loads(data)
                 now = time.perf_counter()
-                for choice in chunk.get("choices") or []:
-                    if choice.get("text"):
-                        timing.chunk_times.append(now)
+                choices = chunk.get("choices") or []
+                if choices:
+                    # A token step can stream empty text (a special token, half a UTF-8 character): its
+                    # arrival still times the step.
+                    timing.chunk_times.append(now)
+                for choice in choices:
                     if choice.get("finish_reason"):
                         timing.finish_reason = choice["finish_reason"]
                 usage = chunk.get("usage")
@@ -186,7 +189,7 @@ class CompletionsClient:
             self.close()
             raise FastpruneError(f"the server at {self.parts.netloc} dropped a streamed request ({exc})") from None
         if not timing.chunk_times:
-            raise FastpruneError("a streamed completion returned no text at all; cannot time its first token")
+            raise FastpruneError("a streamed completion returned no chunk at all; cannot time its first token")
         return timing
 
     def close(self) -> None:
