@@ -179,17 +179,17 @@ def run_serving_bench(settings: ServingSettings, options: ServerOptions, progres
 
 
 def format_table(doc: dict) -> str:
-    def iv(m, key="median", scale=1000.0):
+    def iv(m, key="median", scale=1000.0, digits=1):
         if m is None:
             return "n/a"
         ci = m.get("ci95")
         v = m[key] * scale
-        return f"{v:.1f} [{ci[0] * scale:.1f}-{ci[1] * scale:.1f}]" if ci else f"{v:.1f}"
+        return f"{v:.{digits}f} [{ci[0] * scale:.{digits}f}-{ci[1] * scale:.{digits}f}]" if ci else f"{v:.{digits}f}"
 
     lines = [f"{'model':<28} {'conc':>4} {'TTFT ms':>22} {'TPOT ms':>22} {'out tok/s':>20} {'req/s':>18}"]
     for p in doc["points"]:
         lines.append(f"{p['model'][:28]:<28} {p['concurrency']:>4} {iv(p['ttft_s']):>22} {iv(p['tpot_s']):>22} "
-                     f"{iv(p['output_tok_s'], 'value', 1.0):>20} {iv(p['request_s'], 'value', 1.0):>18}")
+                     f"{iv(p['output_tok_s'], 'value', 1.0):>20} {iv(p['request_s'], 'value', 1.0, 2):>18}")
         if "verdict" in p:
             lines.append(f"    {p['verdict']}")
     if doc["machine_load"]["loaded"]:
