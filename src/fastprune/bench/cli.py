@@ -18,6 +18,8 @@ def _int_list(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.engine == "vllm":
+        return run_serving(args)
     from fastprune.bench.suite import BenchSettings, run_bench
 
     settings = BenchSettings(
@@ -40,6 +42,25 @@ def run(args: argparse.Namespace) -> int:
         out=args.out,
     )
     run_bench(settings)
+    return 0
+
+
+def run_serving(args: argparse.Namespace) -> int:
+    from fastprune.bench.serving import ServingSettings, parse_mix, run_serving_bench
+    from fastprune.engines.vllm_session import server_options
+    from fastprune.errors import FastpruneError
+
+    if args.drop_layers:
+        raise FastpruneError("--drop-layers prunes in memory, which a vLLM server cannot serve; write the pruned "
+                             "checkpoint with 'fastprune prune' and pass its directory")
+    if args.vllm_url and len(args.models) > 1:
+        raise FastpruneError("--vllm-url serves one model; a base-vs-pruned comparison needs --vllm-python")
+    settings = ServingSettings(
+        models=args.models, concurrencies=_int_list(args.concurrency),
+        mix=parse_mix(args.mix or f"{args.prompt_len}:{args.new_tokens}"), requests=args.serving_requests,
+        rounds=args.rounds, warmup=args.warmup, seed=args.seed, out=args.out)
+    settings.validate()
+    run_serving_bench(settings, server_options(args, max(p + n for p, n in settings.mix)))
     return 0
 
 
@@ -76,4 +97,12 @@ def register(sub, name: str, help_text: str) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output dir for bench.json and speedup.png")
+    from fastprune.engines.vllm_session import add_engine_arguments
+
+    add_engine_arguments(p, "the longest prompt + answer of --mix")
+    g = p.add_argument_group("serving benchmark (--engine vllm)")
+    g.add_argument("--concurrency", default="1,4", help="comma-separated numbers of requests in flight")
+    g.add_argument("--mix", help="prompt:answer token lengths the requests cycle through, e.g. 128:32,512:64 "
+                   "(default: --prompt-len:--new-tokens)")
+    g.add_argument("--serving-requests", type=int, default=16, help="requests per concurrency and round")
     p.set_defaults(func=run)

@@ -88,6 +88,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     g.add_argument("--arith-kinds", type=_names, default=None,
                    help="arith kinds to cycle through, e.g. add1,sub1,1dc (default: all ten)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    from fastprune.engines.vllm_session import add_engine_arguments
+
+    add_engine_arguments(p, "the evaluation context, min(2048, the model's max positions); --batch-size "
+                            "requests in flight")
     p.set_defaults(func=run)
 
 
@@ -129,9 +133,17 @@ def run(args) -> int:
     options = options_from_args(args)
     # before any model loads: bad names / files fail fast
     tasks = make_tasks(args.tasks, options, args.lm_eval_include)
-    run_eval(
-        args.models, tasks, args.out, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
-        dtype=args.dtype, device=args.device, options=options, progress=not args.no_progress,
-        task_limits=args.task_limits,
-    )
+    engine_for = None
+    if args.engine == "vllm":
+        from fastprune.evaluate.on_vllm import engine_for as vllm_engine_for
+
+        engine_for = vllm_engine_for(args, args.models)
+    from fastprune.engines.vllm_server import stop_servers_started_inside
+
+    with stop_servers_started_inside():  # a task that fails must not leave its model's server running
+        run_eval(
+            args.models, tasks, args.out, limit=args.limit, seed=args.seed, batch_size=args.batch_size,
+            dtype=args.dtype, device=args.device, options=options, progress=not args.no_progress,
+            task_limits=args.task_limits, engine_for=engine_for,
+        )
     return 0

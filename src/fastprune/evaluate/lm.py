@@ -51,6 +51,11 @@ class EvalModel:
         tok = self.tokenizer
         self.pad_id = next(i for i in (tok.pad_token_id, tok.eos_token_id, 0) if i is not None)
         self._engine = None
+        self.served: dict | None = None  # set with the engine of a server (url, model, checkpoint)
+
+    def set_engine(self, engine, served: dict | None = None) -> None:
+        """Generate with ``engine`` (the ``GenerationEngine`` interface, e.g. a vLLM server's) instead."""
+        self._engine, self.served = engine, served
 
     # ---- text <-> ids -------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:

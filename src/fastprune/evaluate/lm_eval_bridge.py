@@ -156,6 +156,8 @@ class LmEvalTask:
 
     def run(self, lm, limit: int | None, seed: int) -> TaskResult:
         lm_eval = require_lm_eval()
+        if getattr(lm, "served", None):
+            return self._evaluate(lm_eval, served_model(lm), limit)
         from lm_eval.models.huggingface import HFLM
 
         # our instance, not a path: lm-eval would otherwise reload (and maybe recast) the weights. It
@@ -167,6 +169,9 @@ class LmEvalTask:
             model = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=lm.batch_size)
         finally:
             hf_logger.setLevel(level)
+        return self._evaluate(lm_eval, model, limit)
+
+    def _evaluate(self, lm_eval, model, limit: int | None) -> TaskResult:
         out = lm_eval.simple_evaluate(
             model=model, tasks=[self.lm_eval_name], task_manager=self.manager, limit=limit,
             log_samples=True,
@@ -174,3 +179,18 @@ class LmEvalTask:
         if out is None:  # only non-zero ranks of a distributed lm-eval run get None
             raise FastpruneError(f"lm-eval returned no results for {self.name} on this process")
         return to_task_result(out, self.lm_eval_name)
+
+
+def served_model(lm):
+    """lm-eval's own ``local-completions`` model on the server ``lm`` generates with (``--engine vllm``):
+    token-id requests, log-likelihoods from the server's echoed prompt log-probs."""
+    from lm_eval.models.openai_completions import LocalCompletionsAPI
+
+    served = lm.served
+    if not served.get("tokenizer"):
+        raise FastpruneError("lm_eval: tasks on a reused vLLM server need the model's tokenizer on disk; give the "
+                             "model as a checkpoint directory")
+    return LocalCompletionsAPI(
+        base_url=f"{served['url']}/v1/completions", model=served["model"], tokenizer=served["tokenizer"],
+        tokenizer_backend="huggingface", tokenized_requests=True, num_concurrent=lm.batch_size,
+        max_length=lm.max_seq_len)

@@ -10,6 +10,7 @@ interrupted run keeps what it finished.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import sys
@@ -47,12 +48,16 @@ def run_eval(
     progress: bool = True,
     log=print,
     task_limits: dict[str, int] | None = None,
+    engine_for=None,
 ) -> dict:
     """Evaluate every model on every task; returns the scores dict (also in ``out/scores.json``).
 
     ``loader`` (spec -> LoadedModel) defaults to ``fastprune.models.load_model``; tests pass tiny models.
     ``task_limits`` (task name -> N) overrides ``limit`` for those tasks: a study can size each task to
     the difference it must resolve (hundreds of PIQA items, a few dozen perplexity windows).
+    ``engine_for(spec, lm, out)`` (optional) is a context manager yielding ``(engine, info)``: that model's
+    generation runs on ``engine`` (e.g. a vLLM server, alive only while its model is evaluated) and
+    ``info`` is recorded under ``engine`` in run.json.
     """
     if not models:
         raise FastpruneError("give at least one model to evaluate")
@@ -93,10 +98,16 @@ def run_eval(
             "primary": {}, "item_metrics": {}, "provenance": run_provenance(), "sandbox": sandbox}
     base_samples: dict[str, list[dict]] = {}  # the first model's records, for the paired comparisons
     comparisons: dict[str, dict] = {}
+    servers = contextlib.ExitStack()  # each model's server stops before the next model's starts
+    if engine_for is not None:
+        meta["engine"] = {}
     for mi, spec in enumerate(models):
         start = time.monotonic()
         loaded = loader(spec)
         lm = EvalModel(loaded, batch_size=batch_size, progress=progress)
+        if engine_for is not None:
+            engine, meta["engine"][spec] = servers.enter_context(engine_for(spec, lm, out))
+            lm.set_engine(engine, meta["engine"][spec])
         meta["seconds"][spec] = {"load": round(time.monotonic() - start, 3)}
         scores[spec] = {}
         model_dir = out / "samples" / f"{mi}_{slug(spec)}"
@@ -130,6 +141,7 @@ def run_eval(
             log(f"[{spec}] {task.name}: {result.primary}={primary:.4f} n={result.n} ({seconds:.1f}s)",
                 file=sys.stderr)
         del lm, loaded
+        servers.close()
         gc.collect()
     table = format_table(scores, primaries, comparisons)
     if sandbox == "none":

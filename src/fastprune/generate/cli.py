@@ -43,6 +43,9 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="decode-step kernels of the fast runner: native (C++, CPU float32), torch (HF's ops bit "
                         "for bit); default: FASTPRUNE_BACKEND, else auto")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    from fastprune.engines.vllm_session import add_engine_arguments
+
+    add_engine_arguments(p, "longest prompt + --max-new-tokens; --batch-size requests are in flight")
     p.set_defaults(func=run)
 
 
@@ -73,10 +76,15 @@ def run(args) -> int:
         return 0
     print(f"{args.out}: {where}; {done} rows already written, {len(todo)} prompts to answer", file=sys.stderr)
 
-    from fastprune.models import load_model
+    if args.engine == "vllm":
+        from fastprune.generate.on_vllm import run_on_vllm
 
-    loaded = load_model(args.model, dtype=args.dtype, device=args.device, seed=args.seed)
-    stats = run_self_responses(loaded, prompts, args.out, cfg, progress=args.progress)
+        stats = run_on_vllm(args, prompts, cfg)
+    else:
+        from fastprune.models import load_model
+
+        loaded = load_model(args.model, dtype=args.dtype, device=args.device, seed=args.seed)
+        stats = run_self_responses(loaded, prompts, args.out, cfg, progress=args.progress)
     rate = f", {stats['tokens_per_s']:.1f} output tok/s" if stats.get("tokens_per_s") else ""
     print(f"{args.out}: wrote {stats['written']} rows ({stats['tokens']} tokens in {stats['seconds']:.1f} s"
           f"{rate}, {stats['runner']} runner, {stats['decode_kernels']} decode kernels)", file=sys.stderr)

@@ -103,8 +103,12 @@ def pending_prompts(prompts: list[Prompt], out: str | Path, cfg: SelfResponseCon
 
 
 def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: SelfResponseConfig,
-                       progress: bool = True) -> dict:
-    """Generate the missing rows of ``out``; returns counts and throughput."""
+                       progress: bool = True, engine=None) -> dict:
+    """Generate the missing rows of ``out``; returns counts and throughput.
+
+    ``engine`` (anything with the ``GenerationEngine.stream`` interface, e.g. a vLLM server's) replaces the
+    built-in engine; then ``loaded`` only needs a ``tokenizer`` and a ``name``.
+    """
     import time
 
     from fastprune.generate.engine import GenerationEngine
@@ -123,7 +127,9 @@ def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: Self
     encoded = [encode_prompt(tokenizer, p.text, cfg.chat, cfg.system_prompt) for p in todo]
     longest = max(len(e) for e in encoded)
     max_seq_len = cfg.max_seq_len or longest + cfg.max_new_tokens
-    engine = GenerationEngine(loaded, max_batch_size=cfg.batch_size, max_seq_len=max_seq_len, backend=cfg.backend)
+    if engine is None:
+        engine = GenerationEngine(loaded, max_batch_size=cfg.batch_size, max_seq_len=max_seq_len,
+                                  backend=cfg.backend)
     requests = [
         GenerationRequest(ids_, SamplingParams(
             max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p,

@@ -34,6 +34,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip reload + logits + greedy-generation verification")
+    p.add_argument("--verify", dest="verify_engines", action="append", choices=["vllm"], default=[],
+                   metavar="ENGINE", help="also check the written checkpoint in ENGINE: vllm (it loads unchanged "
+                   "and its greedy output equals HF's; needs --vllm-python or $FASTPRUNE_VLLM_PYTHON)")
+    p.add_argument("--vllm-python", metavar="PATH", help="Python of the vLLM environment (--verify vllm)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the chosen layers and what they cost; write nothing")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
@@ -61,6 +65,10 @@ def run(args) -> int:
         raise FastpruneError("--out is required (or use --dry-run to only print the selection)")
     if args.out and not args.dry_run:
         check_output_dir(args.out, args.overwrite)  # before loading anything
+    if args.verify_engines and not args.dry_run:
+        from fastprune.engines.vllm_server import resolve_python
+
+        resolve_python(args.vllm_python)
     importance = load_importance(args.importance) if args.importance else None
     loaded = load_model(args.model, dtype=args.dtype, device=args.device,
                         trust_remote_code=args.trust_remote_code, seed=args.seed)
@@ -79,9 +87,11 @@ def run(args) -> int:
         loaded, removed, args.out, strategy=args.strategy, importance=importance, overwrite=args.overwrite,
         verify=args.verify, max_shard_size=args.max_shard_size, extra_provenance=extra,
     )
+    if args.verify_engines:
+        report["vllm_verification"] = _verify_in_vllm(out, args.vllm_python)
     if args.json:
         print(json.dumps({"out": str(out), **report}, indent=1))
-        return 0
+        return _vllm_exit(out, report)
     print(format_summary(report["summary"]))
     verification = report.get("verification")
     if verification:
@@ -93,4 +103,36 @@ def run(args) -> int:
     else:
         print("verified:         no (--no-verify)")
     print(f"wrote:            {out}")
-    return 0
+    if "vllm_verification" in report:
+        from fastprune.engines.vllm_verify import summary_line
+
+        entry = next(iter(report["vllm_verification"]["checkpoints"].values()))
+        print(f"vLLM:             {summary_line(str(out), entry)}")
+    return _vllm_exit(out, report)
+
+
+def _verify_in_vllm(out, python) -> dict:
+    """Run the vLLM check on the written checkpoint; its report goes next to it (OUT/vllm_verification.json)."""
+    from pathlib import Path
+
+    from fastprune.engines.vllm_verify import verify_in_vllm
+    from fastprune.utils_io import atomic_write_json
+
+    out = Path(out)
+    print(f"checking {out} in vLLM (one vLLM process; about a minute to start) ...", file=sys.stderr)
+    result = verify_in_vllm([str(out)], python, out.with_name(out.name + ".vllm-verify"))
+    atomic_write_json(out / "vllm_verification.json", result)
+    return result
+
+
+def _vllm_exit(out, report: dict) -> int:
+    result = report.get("vllm_verification")
+    if result is None:
+        return 0
+    entry = next(iter(result["checkpoints"].values()))
+    if entry["ok"]:
+        return 0
+    from fastprune.engines.vllm_verify import summary_line
+
+    raise FastpruneError(f"{summary_line(str(out), entry)} (the HF checkpoint itself is written and verified; "
+                         f"details in {out}/vllm_verification.json)")

@@ -1,0 +1,133 @@
+"""What a stage needs to run on vLLM: the shared command-line options, a checkpoint dir the server can
+load, and ``vllm_session``: start (or reuse) the server, hand out a ``VLLMEngine``, always stop it."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from fastprune.engines.vllm_server import PYTHON_ENV, ServerOptions, ServerRecord, VLLMServer, print_note
+from fastprune.errors import FastpruneError
+
+ENGINES = ("fastprune", "vllm")
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, default_max_model_len: str) -> None:
+    """``--engine`` and the vLLM server options, the same on every stage that can run on vLLM."""
+    parser.add_argument("--engine", choices=ENGINES, default="fastprune",
+                        help="fastprune: the built-in engine in this process; vllm: a vLLM OpenAI-compatible "
+                             "server (started from --vllm-python, or reused with --vllm-url)")
+    g = parser.add_argument_group("vLLM server (--engine vllm)")
+    g.add_argument("--vllm-python", metavar="PATH",
+                   help=f"Python of the vLLM environment (default ${PYTHON_ENV}; `make setup-vllm` makes "
+                        ".venv-vllm/bin/python)")
+    g.add_argument("--vllm-url", metavar="URL", help="reuse this running server instead of starting one")
+    g.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM --tensor-parallel-size")
+    g.add_argument("--vllm-arg", action="append", default=[], metavar="ARG",
+                   help="extra server argument, passed through unchanged (repeatable; use --vllm-arg=--flag)")
+    g.add_argument("--vllm-timeout", type=float, default=600.0, help="seconds to wait for the server to be ready")
+    g.add_argument("--vllm-cpus", metavar="LIST",
+                   help="CPU backend: cores to bind the server's threads to, e.g. 0-1 (default: every core this "
+                        "process may use, none reserved)")
+    g.add_argument("--vllm-kv-cache-gib", type=int, default=1, help="CPU backend: KV cache space (whole GiB)")
+    g.add_argument("--vllm-max-model-len", type=int, default=None,
+                   help=f"server context length (default: {default_max_model_len})")
+    g.add_argument("--vllm-dtype", default="float32", help="server --dtype")
+    g.add_argument("--vllm-compile", dest="vllm_enforce_eager", action="store_false",
+                   help="let vLLM compile and capture graphs (no --enforce-eager): slower start, faster serving; "
+                        "what a GPU deployment runs")
+
+
+def server_options(args, max_model_len: int) -> ServerOptions:
+    options = ServerOptions(
+        python=args.vllm_python, url=args.vllm_url, tensor_parallel_size=args.tensor_parallel_size,
+        dtype=args.vllm_dtype, max_model_len=args.vllm_max_model_len or max_model_len,
+        extra_args=tuple(args.vllm_arg), startup_timeout=args.vllm_timeout, cpus=args.vllm_cpus,
+        kv_cache_gib=args.vllm_kv_cache_gib, enforce_eager=args.vllm_enforce_eager)
+    options.validate()
+    return options
+
+
+def context_limit(checkpoint: str | None) -> int | None:
+    """The checkpoint's ``max_position_embeddings`` (vLLM refuses a longer --max-model-len), if it says."""
+    if checkpoint is None or not (Path(checkpoint) / "config.json").is_file():
+        return None
+    import json
+
+    config = json.loads((Path(checkpoint) / "config.json").read_text())
+    value = config.get("max_position_embeddings") or (config.get("text_config") or {}).get("max_position_embeddings")
+    return int(value) if value else None
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
+
+
+def server_checkpoint(loaded, work_dir: str | os.PathLike) -> str:
+    """A directory (or hub id) vLLM can load for ``loaded``: its own checkpoint when it has one, else the
+    in-memory model (``tiny:``, ``random:``, GGUF) saved once under ``work_dir``."""
+    if loaded.path is not None and Path(loaded.path).is_dir():
+        return str(Path(loaded.path).resolve())
+    if loaded.spec.kind == "hub":
+        return loaded.spec.value
+    from fastprune.utils_io import atomic_directory
+
+    target = Path(work_dir) / f"vllm-checkpoint-{slug(loaded.name)}"
+    if not (target / "config.json").is_file():
+        with atomic_directory(target, overwrite=True) as tmp:
+            loaded.model.save_pretrained(tmp, safe_serialization=True)
+            if loaded.tokenizer is not None:
+                loaded.tokenizer.save_pretrained(tmp)
+    return str(target.resolve())
+
+
+@contextlib.contextmanager
+def vllm_session(checkpoint: str | None, options: ServerOptions, log_path: str | os.PathLike,
+                 concurrency: int) -> Iterator[tuple[object, ServerRecord]]:
+    """``with vllm_session(dir, options, log, 8) as (engine, record):`` the server lives exactly this long."""
+    from fastprune.engines.vllm_engine import VLLMEngine
+
+    if options.url is None and checkpoint is None:
+        raise FastpruneError("--engine vllm needs a checkpoint to serve, or --vllm-url")
+    with VLLMServer(checkpoint, options, log_path) as server:
+        record = server.record
+        print_note(record)
+        if options.url and checkpoint and record.model_root and record.model_root != checkpoint:
+            print(f"note: the server at {record.url} serves {record.model_root}, not {checkpoint}; its answers "
+                  f"are that model's", flush=True)
+        engine = VLLMEngine(record.url, record.model, concurrency=concurrency)
+        try:
+            yield engine, record
+        finally:
+            engine.close()
+
+
+class ServedModel:
+    """A model as the vLLM path sees it: a tokenizer (prompts are encoded here), a name and the checkpoint
+    the server loads. A checkpoint on disk is not loaded into this process at all."""
+
+    def __init__(self, name: str, tokenizer, checkpoint: str, spec):
+        self.name, self.tokenizer, self.checkpoint, self.spec = name, tokenizer, checkpoint, spec
+
+
+def load_for_serving(spec_text: str, work_dir: str | os.PathLike, seed: int = 0, save: bool = True
+                     ) -> ServedModel:
+    """``save=False`` (a reused server): an in-memory model is not written out, only its tokenizer used."""
+    from fastprune.models import ensure_embedded_checkpoint, load_model, parse_model_spec
+
+    spec = parse_model_spec(spec_text)
+    if spec.kind in ("embedded", "local"):
+        from transformers import AutoTokenizer
+
+        path = ensure_embedded_checkpoint() if spec.kind == "embedded" else Path(spec.value)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path))
+        except (OSError, ValueError) as exc:
+            raise FastpruneError(f"{path}: no tokenizer next to the checkpoint ({exc})".splitlines()[0]) from None
+        return ServedModel(spec.raw or spec.value, tokenizer, str(Path(path).resolve()), spec)
+    loaded = load_model(spec, dtype="float32", device="cpu", seed=seed)
+    return ServedModel(loaded.name, loaded.tokenizer, server_checkpoint(loaded, work_dir) if save else None, spec)
