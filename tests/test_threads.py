@@ -43,11 +43,21 @@ def test_parse_threads_rejects_the_rest_naming_the_option(value):
         threads.parse_threads(value)
 
 
-@pytest.mark.parametrize("cores, load, expected", [
-    (2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 1.0, 1), (2, 19.0, 1), (16, 3.2, 13), (16, 0.0, 16), (1, 0.0, 1),
+@pytest.mark.parametrize("cores, others, expected", [
+    (2, 0, 2), (2, 1, 1), (2, 2, 1), (2, 16, 1), (16, 3, 13), (16, 0, 16), (1, 0, 1),
 ])
-def test_auto_threads_leaves_the_busy_cores_to_their_owners(cores, load, expected):
-    assert threads.auto_threads(cores=cores, load=load) == expected
+def test_auto_threads_leaves_the_busy_cores_to_their_owners(cores, others, expected):
+    assert threads.auto_threads(cores=cores, others=others) == expected
+
+
+def test_runnable_others_reads_the_instantaneous_count_without_the_reader(tmp_path):
+    fake = tmp_path / "loadavg"
+    fake.write_text("15.43 17.29 14.58 4/185 3498\n")
+    assert threads.runnable_others(samples=3, interval_s=0, path=fake) == 3
+    fake.write_text("0.00 0.00 0.00 1/90 12\n")
+    assert threads.runnable_others(samples=1, path=fake) == 0
+    assert threads.runnable_others(path=tmp_path / "absent") == 0
+    assert threads.runnable_others(samples=2, interval_s=0) >= 0
 
 
 def test_cgroup_quota_caps_the_usable_cores(tmp_path):

@@ -4,13 +4,14 @@ torch's intra-op pool and the native kernels (``fastprune._native_cpu``) share o
 libgomp torch bundles; the native module resolves to it because torch loads first) and one thread count:
 every native call passes ``torch.get_num_threads()``. Each parallel region ends in a barrier, and a decode
 step is ~150 of them. On a machine shared with other CPU-heavy processes one of our threads is often
-descheduled, so every region waits for it, while the others spin through their time slice: measured here
-(benchmarks/bench_shared_machine.py), decode fell tenfold with two threads but only in proportion with
-one. Hence the two defaults:
+descheduled, so every region waits for it while the others spin through their time slice: measured here
+(benchmarks/bench_shared_machine.py, README), decode fell 10-40x with two spinning threads, ~2x with two
+passively waiting ones, and only in proportion to the CPU share with one. Hence the two defaults:
 
-- threads: the cores this process may use (affinity mask, cgroup CPU quota) minus the machine's load
-  average, at least 1 (``auto``); ``fastprune --threads N``, the run config's ``threads``, or
-  ``OMP_NUM_THREADS`` override it, in that order.
+- threads (``auto``): the cores this process may use (affinity mask, cgroup CPU quota) minus the other
+  tasks runnable at start-up, at least 1. With one co-tenant on two cores a single thread keeps its own
+  core and never waits at a barrier for a thread that shares one. ``fastprune --threads N``, the run
+  config's ``threads``, or ``OMP_NUM_THREADS`` override it, in that order.
 - ``OMP_WAIT_POLICY=PASSIVE`` unless the user set a wait policy: a waiting thread sleeps instead of
   spinning. The runtime reads it once, when it initialises (at ``import torch``), so ``prepare_openmp``
   must run before that: ``import fastprune`` calls it, so it holds wherever fastprune is imported first
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import sys
+import time
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
@@ -55,15 +58,26 @@ def _cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
         return None
 
 
-def auto_threads(cores: int | None = None, load: float | None = None) -> int:
-    """The default: cores not already busy (1-minute load average), at least 1, at most ``cores``."""
-    cores = usable_cores() if cores is None else cores
-    if load is None:
+def runnable_others(samples: int = 9, interval_s: float = 0.003, path: Path = Path("/proc/loadavg")) -> int:
+    """Tasks other than this one that want a CPU right now: the median over a few reads of the kernel's
+    instantaneous runnable count (``/proc/loadavg``'s 4th field, which counts the reader too); 0 where
+    unreadable. Not the 1-minute average: that still holds the load of the command that ran just before."""
+    counts = []
+    for i in range(samples):
         try:
-            load = os.getloadavg()[0]
-        except OSError:
-            load = 0.0
-    return max(1, min(cores, math.floor(cores - load + 0.5)))
+            counts.append(int(path.read_text().split()[3].split("/")[0]) - 1)
+        except (OSError, IndexError, ValueError):
+            return 0
+        if i + 1 < samples:
+            time.sleep(interval_s)
+    return max(0, statistics.median_low(counts))
+
+
+def auto_threads(cores: int | None = None, others: int | None = None) -> int:
+    """The default: the usable cores that no other runnable task wants, at least 1."""
+    cores = usable_cores() if cores is None else cores
+    others = runnable_others() if others is None else others
+    return max(1, min(cores, cores - others))
 
 
 def parse_threads(value: str | int | None, where: str = "--threads") -> int | None:
