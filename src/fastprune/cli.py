@@ -46,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fastprune {__version__}")
     parser.add_argument("--threads", default=None, metavar="N",
                         help="CPU threads for torch and the native kernels (default auto: the usable cores "
-                             "minus the 1-minute load average, at least 1; OMP_NUM_THREADS if set). Also "
-                             "accepted after the command, and as 'threads' in a run config")
+                             "minus the other tasks runnable at start-up, at least 1; OMP_NUM_THREADS if set). "
+                             "Also accepted after the command, and as 'threads' in a run config")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="stages and tools")
     for name, (module_name, help_text) in {**STAGES, **TOOLS}.items():
         try:
