@@ -228,6 +228,23 @@ def _values(conds: dict[str, list[float]], cond: str) -> list[float]:
     return [v for vs in conds.values() for v in vs] if cond == "pooled" else conds.get(cond, [])
 
 
+def defaults_comparison(records: list[dict], cores: int | None) -> dict:
+    """New default vs old, both conditions pooled: the after worker at the count fastprune's auto chose
+    (when it chose the same in every cell) against the before worker at torch's default (the core count)."""
+    autos = {r["auto_threads_now"] for r in records if r.get("auto_threads_now") is not None}
+    if len(autos) != 1 or not cores:
+        return {"note": f"auto chose {sorted(autos)} threads; no single new default to compare"}
+    auto = autos.pop()
+    out = {"new_default_threads": auto, "old_default_threads": cores}
+    for task in sorted({key(r).rsplit("/", 1)[1] for r in records}):
+        new = [r["tokens_per_s"] for r in records if key(r) == f"after/t{auto}/{task}"]
+        old = [r["tokens_per_s"] for r in records if key(r) == f"before/t{cores}/{task}"]
+        if new and old:
+            out[task] = {"new_over_old": statistics.median(new) / statistics.median(old), "ci95": ratio_ci(new, old),
+                         "n": [len(new), len(old)]}
+    return out
+
+
 def summarise(records: list[dict], args) -> dict:
     by: dict[str, dict[str, list[float]]] = {}
     for r in records:
@@ -296,6 +313,7 @@ def _result(args, prov, started, blocks, records, interrupted) -> dict:
         "load_average_after": provenance.load_average(),
         "blocks": blocks,
         "summary": summarise(records, args),
+        "defaults": defaults_comparison(records, prov.get("cpu_count")),
         "records": records,
     }
 
@@ -307,6 +325,7 @@ def main(argv=None) -> int:
     if args.resummarise:
         result = json.loads(Path(args.resummarise).read_text())
         result["summary"] = summarise(result["records"], args)
+        result["defaults"] = defaults_comparison(result["records"], result["provenance"].get("cpu_count"))
         atomic_write_json(args.resummarise, result)
         plot(result["summary"], Path(args.resummarise).with_suffix(".png"))
         return 0
