@@ -5,8 +5,9 @@ libgomp torch bundles; the native module resolves to it because torch loads firs
 every native call passes ``torch.get_num_threads()``. Each parallel region ends in a barrier, and a decode
 step is ~150 of them. On a machine shared with other CPU-heavy processes one of our threads is often
 descheduled, so every region waits for it while the others spin through their time slice: measured here
-(benchmarks/bench_shared_machine.py, README), decode fell 10-40x with two spinning threads, ~2x with two
-passively waiting ones, and only in proportion to the CPU share with one. Hence the two defaults:
+(benchmarks/bench_shared_machine.py, README), two spinning threads decoded 7-14x slower than one thread or
+two passively waiting ones at load ~20, and with a single co-tenant a lone thread was 2.5x faster than two
+passive ones and 8-27x faster than two spinning ones. Hence the two defaults:
 
 - threads (``auto``): the cores this process may use (affinity mask, cgroup CPU quota) minus the other
   tasks runnable at start-up, at least 1. With one co-tenant on two cores a single thread keeps its own
