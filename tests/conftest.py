@@ -51,7 +51,12 @@ def _threads_for_model_size(request):
     if request.node.get_closest_marker("embedded"):
         yield
         return
-    before = torch.get_num_threads()
+    before, env = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"  # what the CLI's default (fastprune.threads) resolves to, in-process
     yield
     torch.set_num_threads(before)
+    if env is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = env

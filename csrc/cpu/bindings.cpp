@@ -18,6 +18,9 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <dlfcn.h>
+#endif
 
 namespace py = pybind11;
 
@@ -62,6 +65,35 @@ py::dict build_info() {
   info["march_native"] = false;
 #endif
   return info;
+}
+
+// The calling thread's OpenMP thread count. fastprune.threads sets it next to torch's so the pool is
+// right even where the native module's OpenMP runtime is not torch's (a clang build with libomp).
+void set_num_threads(int n) {
+  if (n < 1) throw py::value_error("num_threads must be >= 1, got " + std::to_string(n));
+#if defined(_OPENMP)
+  omp_set_num_threads(n);
+#endif
+}
+
+int num_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// File of the OpenMP runtime this module's calls resolve to (None without OpenMP or dladdr): with torch
+// loaded first it is torch's bundled libgomp, i.e. both share one pool.
+py::object openmp_runtime() {
+#if defined(_OPENMP) && (defined(__unix__) || defined(__APPLE__))
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&omp_get_max_threads), &info) != 0 && info.dli_fname != nullptr) {
+    return py::str(info.dli_fname);
+  }
+#endif
+  return py::none();
 }
 
 void boundary_stats(uintptr_t hidden, uintptr_t weight, int64_t k, int64_t n, int64_t d, int64_t stride_k,
@@ -156,6 +188,10 @@ void sample(uintptr_t logits, int64_t row_stride, int64_t rows, int64_t vocab, u
 PYBIND11_MODULE(_native_cpu, m) {
   m.doc() = "fastprune CPU kernels (OpenMP, runtime ISA dispatch); called through fastprune.ops";
   m.def("build_info", &build_info, "Compiler, OpenMP and instruction-set facts about this build.");
+  m.def("set_num_threads", &set_num_threads, py::arg("n"),
+        "omp_set_num_threads(n) for the calling thread: the default of calls given num_threads=0.");
+  m.def("num_threads", &num_threads, "omp_get_max_threads() of the calling thread (1 without OpenMP).");
+  m.def("openmp_runtime", &openmp_runtime, "Path of the OpenMP runtime library the kernels use, or None.");
   m.def("boundary_stats_size", [](int64_t k) { return fastprune::BoundaryStatsLayout{k}.size(); },
         py::arg("k"), "Length of the packed float64 output for K boundaries (2*K*K + 2*K).");
   m.def("boundary_stats", &boundary_stats, py::arg("hidden"), py::arg("weight"), py::arg("k"), py::arg("n"),

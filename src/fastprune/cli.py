@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from fastprune import __version__
+from fastprune import threads as threads_setting
 from fastprune.errors import FastpruneError
 
 # stage name -> (module providing register(subparsers), one-line help)
@@ -44,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Depth (layer) pruning of LLMs, and an honest measure of what it costs.",
     )
     parser.add_argument("--version", action="version", version=f"fastprune {__version__}")
+    parser.add_argument("--threads", default=None, metavar="N",
+                        help="CPU threads for torch and the native kernels (default auto: the usable cores "
+                             "minus the other tasks runnable at start-up, at least 1; OMP_NUM_THREADS if set). "
+                             "Also accepted after the command, and as 'threads' in a run config")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="stages and tools")
     for name, (module_name, help_text) in {**STAGES, **TOOLS}.items():
         try:
@@ -56,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
             stage.set_defaults(func=_not_built(name))
             continue
         module.register(sub, name, help_text)
+    # The same option after the command (`fastprune calibrate ... --threads 2`); SUPPRESS keeps a value
+    # given before the command when it is not repeated after it.
+    for stage in sub.choices.values():
+        stage.add_argument("--threads", default=argparse.SUPPRESS, metavar="N", help=argparse.SUPPRESS)
     return parser
 
 
@@ -67,6 +76,9 @@ def main(argv: list[str] | None = None, raise_errors: bool = False) -> int:
         parser.print_help()
         return 2
     try:
+        # Before any stage imports torch: the OpenMP runtime reads its wait policy once, at start-up.
+        args.threads = threads_setting.parse_threads(args.threads)
+        threads_setting.apply_threads(args.threads)
         return int(args.func(args) or 0)
     except FastpruneError as exc:
         if raise_errors:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import torch
 
+from fastprune.threads import apply_threads
+
 
 def with_threads(n: int, fn):
-    """``fn()`` with ``torch.set_num_threads(n)``; the previous count is restored afterwards."""
+    """``fn()`` with ``n`` threads for torch and the native pool (``fastprune.threads.apply_threads``, what
+    ``--threads`` does); the previous count is restored afterwards."""
     previous = torch.get_num_threads()
     try:
-        torch.set_num_threads(n)
+        apply_threads(n)
         return fn()
     finally:
-        torch.set_num_threads(previous)
+        apply_threads(previous)

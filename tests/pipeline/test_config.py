@@ -96,3 +96,32 @@ def test_task_limits_reach_the_eval_command(tmp_path):
         config_from_dict({"evaluate": {"tasks": ["piqa"], "task_limits": {"ppl": 8}}})
     with pytest.raises(FastpruneError, match="item counts >= 1"):
         config_from_dict({"evaluate": {"tasks": ["piqa"], "task_limits": {"piqa": 0}}})
+
+
+def test_threads_key_accepts_auto_or_a_positive_count():
+    assert config_from_dict({}).threads is None
+    assert config_from_dict({"threads": 2}).threads == 2
+    assert config_from_dict({"threads": "auto"}).threads == "auto"
+    for bad in (0, -1, "many", 1.5):
+        with pytest.raises(FastpruneError, match="config key 'threads' must be a positive integer"):
+            config_from_dict({"threads": bad})
+
+
+def test_run_applies_the_configs_threads_unless_the_command_line_sets_them(tmp_path, monkeypatch):
+    import torch
+
+    from fastprune.cli import main
+
+    seen = []
+    monkeypatch.setattr("fastprune.pipeline.runner.run_study",
+                        lambda config, out, from_stage=None: seen.append(torch.get_num_threads()))
+    config = tmp_path / "c.yaml"
+    config.write_text("model: tiny:llama:2\nthreads: 2\n")
+    before = torch.get_num_threads()
+    try:
+        assert main(["run", str(config), "--out", str(tmp_path / "r")]) == 0
+        assert main(["--threads", "1", "run", str(config), "--out", str(tmp_path / "r")]) == 0
+        assert main(["run", str(config), "--out", str(tmp_path / "r"), "--set", "threads=1"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [2, 1, 1]

@@ -12,6 +12,10 @@ def run(args: argparse.Namespace) -> int:
     from fastprune.pipeline.runner import run_study
 
     config = load_config(args.config, args.set)
+    if getattr(args, "threads", None) is None and config.threads is not None:
+        from fastprune.threads import apply_threads, parse_threads
+
+        apply_threads(parse_threads(config.threads, "config key 'threads'"))
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     run_study(config, out, from_stage=args.from_stage)
     print(f"report: {out / 'report.md'}")

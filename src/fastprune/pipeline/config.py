@@ -93,6 +93,7 @@ class RunConfig:
     dtype: str = "auto"
     device: str = "auto"
     seed: int = 0
+    threads: int | str | None = None  # CPU threads (None/"auto": fastprune.threads' default); --threads wins
     stages: list[str] = dc_field(default_factory=lambda: list(STAGE_ORDER))
     calibrate: CalibrateConfig = dc_field(default_factory=CalibrateConfig)
     prune: PruneConfig = dc_field(default_factory=PruneConfig)
@@ -102,6 +103,9 @@ class RunConfig:
     bench: BenchConfig = dc_field(default_factory=BenchConfig)
 
     def validate(self) -> None:
+        from fastprune.threads import parse_threads
+
+        parse_threads(self.threads, "config key 'threads'")
         unknown = [s for s in self.stages if s not in STAGE_ORDER]
         if unknown:
             raise FastpruneError(f"unknown stage(s) {unknown} in 'stages'; allowed: {', '.join(STAGE_ORDER)}")

@@ -21,6 +21,7 @@ def collect_env() -> dict:
     import torch
 
     from fastprune import __version__
+    from fastprune.threads import thread_state
 
     info: dict = {
         "fastprune": __version__,
@@ -33,6 +34,7 @@ def collect_env() -> dict:
         "peft": _version("peft"),
         "datasets": _version("datasets"),
         "cpu_threads": torch.get_num_threads(),
+        "threads": thread_state(),
         "cuda_available": torch.cuda.is_available(),
         "devices": [],
     }
@@ -60,6 +62,7 @@ def _print_human(info: dict) -> None:
         print(f"{key:>15}: {info.get(key)}")
     for dev in info["devices"]:
         print(f"{'device':>15}: {dev['name']} (sm {dev['capability']}, {dev['memory_gib']} GiB)")
+    print(f"{'threads':>15}: {json.dumps(info['threads'])}")
     native = info.get("native", {})
     for name, entry in native.items():
         print(f"{'native ' + name:>15}: {json.dumps(entry)}")
