@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -86,3 +87,9 @@ def require_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise FastpruneError(f"{flag} {path} is an existing file, not a folder; choose another {flag}")
     return path
+
+
+def slug(text: str) -> str:
+    """A file-name-safe rendering of a model or task name."""
+    s = re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip("/")).strip("_.")
+    return s[-80:] or "model"

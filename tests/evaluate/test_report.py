@@ -1,8 +1,9 @@
 import pytest
 
 from fastprune.evaluate import stats
-from fastprune.evaluate.report import format_table, slug, task_scores, verdict, with_interval
+from fastprune.evaluate.report import format_table, task_scores, verdict, with_interval
 from fastprune.evaluate.task import ItemMetric, TaskResult
+from fastprune.utils_io import slug
 
 SCORES = {
     "base": {"piqa": {"acc_norm": 0.70, "n": 100}, "gsm8k": {"exact_match": 0.40, "n": 50},

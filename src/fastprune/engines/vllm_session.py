@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,10 +62,6 @@ def context_limit(checkpoint: str | None) -> int | None:
     return int(value) if value else None
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
-
-
 def server_checkpoint(loaded, work_dir: str | os.PathLike) -> str:
     """A directory (or hub id) vLLM can load for ``loaded``: its own checkpoint when it has one, else the
     in-memory model (``tiny:``, ``random:``, GGUF) saved once under ``work_dir``."""
@@ -74,7 +69,7 @@ def server_checkpoint(loaded, work_dir: str | os.PathLike) -> str:
         return str(Path(loaded.path).resolve())
     if loaded.spec.kind == "hub":
         return loaded.spec.value
-    from fastprune.utils_io import atomic_directory
+    from fastprune.utils_io import atomic_directory, slug
 
     target = Path(work_dir) / f"vllm-checkpoint-{slug(loaded.name)}"
     if not (target / "config.json").is_file():

@@ -17,9 +17,9 @@ from pathlib import Path
 from fastprune.errors import FastpruneError
 from fastprune.evaluate import stats
 from fastprune.evaluate.items import spec_from_dict, values_of
-from fastprune.evaluate.report import retention_interval, slug, verdict
+from fastprune.evaluate.report import retention_interval, verdict
 from fastprune.evaluate.task import ItemMetric
-from fastprune.utils_io import atomic_write_json
+from fastprune.utils_io import atomic_write_json, slug
 
 
 @dataclass

@@ -12,8 +12,9 @@ import contextlib
 from pathlib import Path
 
 from fastprune.engines.vllm_server import resolve_python
-from fastprune.engines.vllm_session import server_checkpoint, server_options, slug, vllm_session
+from fastprune.engines.vllm_session import server_checkpoint, server_options, vllm_session
 from fastprune.errors import FastpruneError
+from fastprune.utils_io import slug
 
 
 def engine_for(args, models):

@@ -12,7 +12,6 @@ is a factor ("ppl x1.8") rather than a share kept.
 from __future__ import annotations
 
 import math
-import re
 
 from fastprune.evaluate import stats
 from fastprune.evaluate.items import item_metrics_of, values_of
@@ -47,12 +46,6 @@ def with_interval(value: float, ci: list[float] | tuple[float, float] | None, fm
 def chance_note(entry: dict, metric: str) -> str:
     chance = entry.get("chance", {}).get(metric)
     return "" if chance is None else f" (chance {100 * chance:.0f}%)"
-
-
-def slug(text: str) -> str:
-    """A file-name-safe rendering of a model or task name."""
-    s = re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip("/")).strip("_.")
-    return s[-80:] or "model"
 
 
 def _ratio(value: float, base: float, higher_is_better: bool) -> str:

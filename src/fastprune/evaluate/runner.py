@@ -23,11 +23,11 @@ from fastprune.errors import FastpruneError
 from fastprune.evaluate.compare import compare_samples
 from fastprune.evaluate.items import item_metrics_of, spec_to_dict, with_ids
 from fastprune.evaluate.lm import EvalModel
-from fastprune.evaluate.report import format_table, slug, task_scores
+from fastprune.evaluate.report import format_table, task_scores
 from fastprune.evaluate.sandbox import UNSANDBOXED_WARNING, require_sandbox
 from fastprune.evaluate.task import EvalOptions, Task
 from fastprune.provenance import run_provenance
-from fastprune.utils_io import atomic_write_json, atomic_write_text, require_output_dir
+from fastprune.utils_io import atomic_write_json, atomic_write_text, require_output_dir, slug
 
 
 def _jsonl(records: list[dict]) -> str:
