@@ -42,7 +42,8 @@ def test_generate_on_a_reused_server_writes_the_same_contract_and_resumes(fake_s
     # the built-in engine may not continue a file the server started: sampled answers would mix
     code = main(["generate", "tiny:llama:2", "--prompts", str(src), "--field", "q", "--out", str(out),
                  "--max-new-tokens", "5", "--no-progress", "--limit", "2"])
-    assert code == 0  # nothing to do for those two rows
+    # refused even with nothing left to answer: the written rows' settings are checked before anything runs
+    assert code == 2 and "engine" in capsys.readouterr().err
     src.write_text(src.read_text() + json.dumps({"id": "q-new", "q": "new"}) + "\n")
     code = main(["generate", "tiny:llama:2", "--prompts", str(src), "--field", "q", "--out", str(out),
                  "--max-new-tokens", "5", "--no-progress"])

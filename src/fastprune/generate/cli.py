@@ -64,6 +64,8 @@ def run(args) -> int:
         batch_size=args.batch_size, max_seq_len=args.max_seq_len, backend=args.backend,
         extra={"model": args.model, "source": source},
     )
+    if args.engine == "vllm":  # sampled answers differ between engines: a resume must not mix them
+        cfg.extra["engine"] = "vllm"
     # Validate sampling settings before loading a model.
     from fastprune.generate.types import SamplingParams
 

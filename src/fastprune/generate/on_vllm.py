@@ -24,8 +24,7 @@ def run_on_vllm(args, prompts, cfg: SelfResponseConfig) -> dict:
     if args.vllm_url is None:
         resolve_python(args.vllm_python)  # before anything is loaded or written
     served = load_for_serving(args.model, out.parent, seed=args.seed, save=args.vllm_url is None)
-    cfg.extra["engine"] = "vllm"  # sampled answers differ between engines: a resume must not mix them
-    todo, _ = pending_prompts(prompts, out)
+    todo, _ = pending_prompts(prompts, out, cfg)  # cfg records the engine, so a resume cannot mix engines
     longest = max(len(encode_prompt(served.tokenizer, p.text, cfg.chat, cfg.system_prompt)) for p in todo)
     wanted = cfg.max_seq_len or longest + cfg.max_new_tokens
     # vLLM refuses a context beyond the model's; a prompt too long for it is then refused by name
