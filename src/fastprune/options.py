@@ -1,0 +1,341 @@
+"""One definition of a stage's options: a dataclass from which its argparse options and its YAML section
+are both derived, so a default, a type or a help text cannot drift between ``fastprune STAGE`` and
+``fastprune run``.
+
+A field is declared with :func:`option` (default, help and how it is spelled on the command line). Its type
+comes from the annotation: ``str``, ``int``, ``float``, ``bool``, ``Path``, ``Literal[...]`` (choices),
+``X | None``, ``list[T]`` / ``tuple[T, ...]`` (comma-separated on the command line, a list in YAML),
+``dict[str, T]`` (``k=v,k=v`` on the command line, a mapping in YAML) and a nested options dataclass
+(its flags prefixed with the field name: field ``ppl`` with field ``max_length`` is ``--ppl-max-length``
+and ``ppl: {max_length: ...}`` in YAML).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import operator
+import types
+import typing
+from dataclasses import MISSING, dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from fastprune.errors import FastpruneError
+
+_KEY = "fastprune.option"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    help: str
+    flag: str | None = None  # e.g. "--no-progress"; default "--field-name"
+    short: str | None = None  # e.g. "-o"
+    positional: bool = False
+    nargs: str | None = None  # positional lists: "+" or "*"
+    append: bool = False  # a list given by repeating the flag (--verify vllm --verify x)
+    metavar: str | None = None
+    cli: bool = True  # False: YAML / Python only
+    yaml: bool = True  # False: command line only (the pipeline sets it, or it is a one-off switch)
+    parse: typing.Callable[[str], Any] | None = None  # command-line text -> value, for unusual types
+    group: str | None = None  # argparse group title
+
+
+def option(default: Any = MISSING, *, help: str, default_factory: Any = MISSING, **spec: Any) -> Any:
+    """A dataclass field with its command-line and YAML spelling; a list/dict default gets a factory."""
+    if isinstance(default, (list, dict, set)):
+        value = default
+        default_factory, default = (lambda: type(value)(value)), MISSING
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={_KEY: OptionSpec(help=help, **spec)})
+
+
+def spec_of(f: dataclasses.Field) -> OptionSpec:
+    spec = f.metadata.get(_KEY)
+    if spec is None:
+        raise TypeError(f"field {f.name!r} was not declared with fastprune.options.option()")
+    return spec
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def option_fields(cls: type) -> list[tuple[dataclasses.Field, Any, OptionSpec]]:
+    """(field, resolved type, spec) of every option of ``cls``, in declaration order."""
+    hints = _hints(cls)
+    return [(f, hints[f.name], spec_of(f)) for f in dataclasses.fields(cls) if f.init]
+
+
+def default_of(f: dataclasses.Field) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return MISSING
+
+
+def _strip_optional(tp: Any) -> tuple[Any, bool]:
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        optional = len(args) < len(get_args(tp))
+        return (args[0] if len(args) == 1 else functools.reduce(operator.or_, args)), optional
+    return tp, False
+
+
+def _is_options(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def _scalar(tp: Any, text: str, where: str) -> Any:
+    if tp is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise FastpruneError(f"{where}: expected true or false, got {text!r}")
+    if get_origin(tp) is Literal:
+        if text not in get_args(tp):
+            raise FastpruneError(f"{where}: {text!r} is not one of {', '.join(map(str, get_args(tp)))}")
+        return text
+    if get_origin(tp) in (typing.Union, types.UnionType):  # e.g. int | str: the first that parses
+        for member in get_args(tp):
+            try:
+                return _scalar(member, text, where)
+            except FastpruneError:
+                continue
+        raise FastpruneError(f"{where}: cannot read {text!r}")
+    try:
+        return tp(text)
+    except (TypeError, ValueError):
+        raise FastpruneError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {text!r}") from None
+
+
+def parse_text(tp: Any, text: str, where: str) -> Any:
+    """A command-line string as a value of type ``tp`` (lists comma-separated, dicts ``k=v,...``)."""
+    tp, _ = _strip_optional(tp)
+    origin = get_origin(tp)
+    if origin in (list, tuple):
+        (item, *rest) = get_args(tp)
+        values = [_scalar(item, x.strip(), where) for x in text.split(",") if x.strip()]
+        if not values:
+            raise FastpruneError(f"{where}: expected a comma-separated list, got {text!r}")
+        return tuple(values) if origin is tuple else values
+    if origin is dict:
+        _, value_tp = get_args(tp)
+        out = {}
+        for part in (x.strip() for x in text.split(",") if x.strip()):
+            key, sep, value = part.rpartition("=")
+            if not sep or not key:
+                raise FastpruneError(f"{where}: expected KEY=VALUE pairs, got {part!r}")
+            out[key.strip()] = _scalar(value_tp, value.strip(), where)
+        return out
+    return _scalar(tp, text, where)
+
+
+def check_value(tp: Any, value: Any, where: str) -> Any:
+    """A YAML / Python value checked against ``tp`` and normalised (int -> float, list -> tuple, str -> Path)."""
+    inner, optional = _strip_optional(tp)
+    if value is None:
+        if optional:
+            return None
+        raise FastpruneError(f"{where} must not be empty")
+    origin = get_origin(inner)
+    if origin in (typing.Union, types.UnionType):
+        for member in get_args(inner):
+            try:
+                return check_value(member, value, where)
+            except FastpruneError:
+                continue
+        raise FastpruneError(f"{where}: {value!r} is not a valid value")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise FastpruneError(f"{where} must be a list, got {value!r}")
+        item = get_args(inner)[0]
+        values = [check_value(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(values) if origin is tuple else values
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise FastpruneError(f"{where} must be a mapping, got {value!r}")
+        key_tp, value_tp = get_args(inner)
+        return {check_value(key_tp, k, f"{where} key"): check_value(value_tp, v, f"{where}.{k}")
+                for k, v in value.items()}
+    if origin is Literal:
+        if value not in get_args(inner):
+            raise FastpruneError(f"{where}: {value!r} is not one of {', '.join(map(str, get_args(inner)))}")
+        return value
+    if inner is bool:
+        if not isinstance(value, bool):
+            raise FastpruneError(f"{where} must be true or false, got {value!r}")
+        return value
+    if inner is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FastpruneError(f"{where} must be an integer, got {value!r}")
+        return value
+    if inner is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise FastpruneError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if inner is str:
+        if not isinstance(value, str):
+            raise FastpruneError(f"{where} must be a string, got {value!r}")
+        return value
+    if inner is Path:
+        if not isinstance(value, (str, Path)):
+            raise FastpruneError(f"{where} must be a path, got {value!r}")
+        return Path(value)
+    if _is_options(inner):
+        return value if isinstance(value, inner) else options_from_mapping(inner, value, where)
+    return value
+
+
+def _flag(name: str, prefix: str) -> str:
+    return "--" + (prefix + name).replace("_", "-")
+
+
+def _help(spec: OptionSpec, default: Any) -> str:
+    if default in (MISSING, None, False) or "default" in spec.help:
+        return spec.help
+    if isinstance(default, (list, tuple)):
+        shown = ",".join(map(str, default)) if default else "none"
+    elif isinstance(default, dict):
+        shown = ",".join(f"{k}={v}" for k, v in default.items()) if default else "none"
+    elif default is True:
+        return spec.help
+    else:
+        shown = str(default)
+    return f"{spec.help} (default: {shown})"
+
+
+def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
+                exclude: typing.Container[str] = ()) -> None:
+    """Add every command-line option of ``cls`` to ``parser`` (dest = prefix + field name)."""
+    groups: dict[str, Any] = {}
+    for f, tp, spec in option_fields(cls):
+        if not spec.cli or f.name in exclude:
+            continue
+        inner, _ = _strip_optional(tp)
+        if _is_options(inner):
+            add_options(parser, inner, prefix=f"{prefix}{f.name}_")
+            continue
+        target = parser
+        if spec.group:
+            target = groups.get(spec.group) or groups.setdefault(spec.group, parser.add_argument_group(spec.group))
+        default = default_of(f)
+        dest = prefix + f.name
+        where = spec.flag or (dest if spec.positional else _flag(f.name, prefix))
+        convert = spec.parse or (lambda text, tp=tp, where=where: parse_text(tp, text, where))
+        kwargs: dict[str, Any] = {"help": _help(spec, default)}
+        if spec.metavar:
+            kwargs["metavar"] = spec.metavar
+        if spec.positional:
+            if spec.nargs:
+                item = get_args(inner)[0]
+                kwargs.update(nargs=spec.nargs, type=spec.parse or (
+                    lambda text, item=item, where=where: _scalar(item, text, where)))
+            else:
+                kwargs["type"] = convert
+            if default is not MISSING:
+                kwargs.setdefault("nargs", "?")
+                kwargs["default"] = default
+            target.add_argument(dest, **kwargs)
+            continue
+        names = [spec.short, where] if spec.short else [where]
+        kwargs["dest"] = dest
+        if inner is bool and spec.parse is None:
+            if spec.flag and spec.flag.startswith("--no-") and default is True:
+                kwargs.update(action="store_false", default=True)
+            elif default is True:
+                kwargs.update(action=argparse.BooleanOptionalAction, default=True)
+            else:
+                kwargs.update(action="store_true", default=False)
+        elif spec.append:
+            item = get_args(inner)[0]
+            kwargs.update(action="append", default=default, type=spec.parse or (
+                lambda text, item=item, where=where: _scalar(item, text, where)))
+        else:
+            if default is MISSING:
+                kwargs["required"] = True
+            else:
+                kwargs["default"] = default
+            kwargs["type"] = _argparse_type(convert)
+            if get_origin(inner) is Literal:
+                kwargs["choices"] = get_args(inner)
+                kwargs["type"] = str
+        target.add_argument(*names, **kwargs)
+
+
+def _argparse_type(convert):
+    """Turn a FastpruneError from parsing into argparse's own usage error (exit 2, naming the flag)."""
+    def parse(text: str):
+        try:
+            return convert(text)
+        except FastpruneError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def options_from_args(cls: type, args: argparse.Namespace, *, prefix: str = "", **overrides: Any) -> Any:
+    """Build ``cls`` from a parsed namespace; fields not on the command line keep their defaults."""
+    kwargs: dict[str, Any] = {}
+    for f, tp, spec in option_fields(cls):
+        inner, _ = _strip_optional(tp)
+        if f.name in overrides:
+            kwargs[f.name] = overrides[f.name]
+        elif _is_options(inner) and spec.cli:
+            kwargs[f.name] = options_from_args(inner, args, prefix=f"{prefix}{f.name}_")
+        elif spec.cli and hasattr(args, prefix + f.name):
+            value = getattr(args, prefix + f.name)
+            kwargs[f.name] = check_value(tp, value, spec.flag or _flag(f.name, prefix)) if value is not None else None
+    return cls(**kwargs)
+
+
+def yaml_fields(cls: type) -> list[str]:
+    return [f.name for f, _, spec in option_fields(cls) if spec.yaml]
+
+
+def options_from_mapping(cls: type, data: Any, where: str = "", **overrides: Any) -> Any:
+    """Build ``cls`` from a YAML mapping with strict keys; ``overrides`` supply the fields YAML may not set."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise FastpruneError(f"{where or 'config'} must be a mapping, got {type(data).__name__}")
+    allowed = yaml_fields(cls)
+    unknown = [k for k in data if k not in allowed]
+    if unknown:
+        dotted = f"{where}.{unknown[0]}" if where else str(unknown[0])
+        raise FastpruneError(f"unknown config key '{dotted}'; allowed keys{' in ' + where if where else ''}: "
+                             f"{', '.join(allowed)}")
+    kwargs = dict(overrides)
+    hints = _hints(cls)
+    for key, value in data.items():
+        kwargs[key] = check_value(hints[key], value, f"{where}.{key}" if where else key)
+    missing = [f.name for f, _, _ in option_fields(cls) if default_of(f) is MISSING and f.name not in kwargs]
+    if missing:
+        raise FastpruneError(f"{where or 'config'} needs {', '.join(missing)}")
+    return cls(**kwargs)
+
+
+def options_to_mapping(obj: Any, *, yaml_only: bool = True) -> dict[str, Any]:
+    """The YAML (JSON) form of an options dataclass: paths as strings, tuples as lists, nested as mappings."""
+    out: dict[str, Any] = {}
+    for f, _, spec in option_fields(type(obj)):
+        if yaml_only and not spec.yaml:
+            continue
+        out[f.name] = _plain(getattr(obj, f.name), yaml_only)
+    return out
+
+
+def _plain(value: Any, yaml_only: bool) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return options_to_mapping(value, yaml_only=yaml_only)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, yaml_only) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v, yaml_only) for k, v in value.items()}
+    return value

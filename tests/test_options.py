@@ -1,0 +1,129 @@
+"""fastprune.options: one dataclass -> argparse options and a strict YAML section, with the same defaults."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from fastprune.errors import FastpruneError
+from fastprune.options import (
+    add_options,
+    default_of,
+    option,
+    option_fields,
+    options_from_args,
+    options_from_mapping,
+    options_to_mapping,
+)
+
+
+@dataclass
+class Inner:
+    max_length: int = option(1024, help="window")
+    kinds: tuple[str, ...] | None = option(None, help="kinds")
+
+
+
+
+
+@dataclass
+class Outer:
+    model: str = option(help="model spec", positional=True, yaml=False)
+    data: str = option("wikitext2", help="corpus")
+    seq_len: int = option(256, help="tokens per sequence")
+    lr: float | None = option(None, help="learning rate")
+    pack: bool = option(True, help="pack documents")
+    progress: bool = option(True, help="no progress bar", flag="--no-progress", yaml=False)
+    shuffle: bool = option(False, help="shuffle")
+    mode: Literal["lora", "full"] = option("lora", help="mode")
+    sizes: list[int] = option([1, 8], help="batch sizes")
+    limits: dict[str, int] = option({}, help="per-task limits")
+    out: Path | None = option(None, help="output")
+    verify: list[str] = option([], help="engines", append=True)
+    ppl: Inner = option(default_factory=Inner, help="ppl options")
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_options(parser, Outer)
+    return options_from_args(Outer, parser.parse_args(argv))
+
+
+def test_cli_defaults_equal_the_dataclass_defaults():
+    got = parse(["m"])
+    assert got == Outer(model="m")
+    assert got.sizes == [1, 8] and got.limits == {} and got.ppl == Inner()
+
+
+def test_every_type_is_read_from_the_command_line():
+    got = parse(["m", "--data", "x.txt", "--seq-len", "7", "--lr", "0.5", "--no-pack", "--no-progress",
+                 "--shuffle", "--mode", "full", "--sizes", "1,2,3", "--limits", "piqa=600,ppl=24",
+                 "--out", "o", "--verify", "vllm", "--verify", "hf", "--ppl-max-length", "512",
+                 "--ppl-kinds", "add1,mul1"])
+    assert got == Outer(model="m", data="x.txt", seq_len=7, lr=0.5, pack=False, progress=False, shuffle=True,
+                        mode="full", sizes=[1, 2, 3], limits={"piqa": 600, "ppl": 24}, out=Path("o"),
+                        verify=["vllm", "hf"], ppl=Inner(max_length=512, kinds=("add1", "mul1")))
+
+
+@pytest.mark.parametrize("argv", [["m", "--seq-len", "x"], ["m", "--mode", "half"], ["m", "--limits", "piqa"],
+                                  ["m", "--sizes", ","]])
+def test_bad_command_line_values_are_usage_errors(argv, capsys):
+    parser = argparse.ArgumentParser(prog="t")
+    add_options(parser, Outer)
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(argv)
+    assert exc.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_required_positional_is_required():
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_options(parser, Outer)
+    with pytest.raises((argparse.ArgumentError, SystemExit)):
+        parser.parse_args([])
+
+
+def test_yaml_section_is_strict_and_typed():
+    got = options_from_mapping(Outer, {"seq_len": 64, "lr": 1, "sizes": [2], "ppl": {"max_length": 9}},
+                               "calibrate", model="m")
+    assert got == Outer(model="m", seq_len=64, lr=1.0, sizes=[2], ppl=Inner(max_length=9))
+    assert isinstance(got.lr, float)
+    with pytest.raises(FastpruneError, match=r"unknown config key 'calibrate.seqlen'; allowed keys in calibrate"):
+        options_from_mapping(Outer, {"seqlen": 1}, "calibrate", model="m")
+    with pytest.raises(FastpruneError, match="unknown config key 'calibrate.model'"):
+        options_from_mapping(Outer, {"model": "x"}, "calibrate", model="m")  # yaml=False
+    with pytest.raises(FastpruneError, match="calibrate.seq_len must be an integer"):
+        options_from_mapping(Outer, {"seq_len": "64"}, "calibrate", model="m")
+    with pytest.raises(FastpruneError, match="calibrate.ppl.max_length must be an integer"):
+        options_from_mapping(Outer, {"ppl": {"max_length": True}}, "calibrate", model="m")
+    with pytest.raises(FastpruneError, match="'half' is not one of lora, full"):
+        options_from_mapping(Outer, {"mode": "half"}, "calibrate", model="m")
+    with pytest.raises(FastpruneError, match="calibrate needs model"):
+        options_from_mapping(Outer, {}, "calibrate")
+
+
+def test_round_trip_through_the_mapping():
+    value = Outer(model="m", out=Path("o"), ppl=Inner(kinds=("a",)))
+    mapping = options_to_mapping(value)
+    assert "model" not in mapping and "progress" not in mapping  # command-line only
+    assert mapping["out"] == "o" and mapping["ppl"] == {"max_length": 1024, "kinds": ["a"]}
+    assert options_from_mapping(Outer, mapping, model="m") == value
+
+
+def test_list_defaults_are_not_shared_between_instances():
+    a, b = Outer(model="a"), Outer(model="b")
+    a.sizes.append(99)
+    assert b.sizes == [1, 8]
+    assert default_of(dict((f.name, f) for f, _, _ in option_fields(Outer))["sizes"]) == [1, 8]
+
+
+def test_help_states_the_default(capsys):
+    parser = argparse.ArgumentParser(prog="t")
+    add_options(parser, Outer)
+    text = parser.format_help()
+    assert "tokens per sequence (default: 256)" in text
+    assert "batch sizes (default: 1,8)" in text
