@@ -127,3 +127,27 @@ def test_help_states_the_default(capsys):
     text = parser.format_help()
     assert "tokens per sequence (default: 256)" in text
     assert "batch sizes (default: 1,8)" in text
+
+
+@dataclass
+class Engine:
+    engine: Literal["fastprune", "vllm"] = option("fastprune", help="engine")
+    vllm_timeout: float = option(600.0, help="seconds")
+
+
+@dataclass
+class WithEngine:
+    limit: int | None = option(None, help="items")
+    engine: Engine = option(default_factory=Engine, help="engine options", flatten=True)
+
+
+def test_a_flattened_section_sits_at_the_parent_level():
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_options(parser, WithEngine)
+    got = options_from_args(WithEngine, parser.parse_args(["--engine", "vllm", "--vllm-timeout", "5"]))
+    assert got == WithEngine(engine=Engine(engine="vllm", vllm_timeout=5.0))
+    assert options_to_mapping(got) == {"limit": None, "engine": "vllm", "vllm_timeout": 5.0}
+    assert options_from_mapping(WithEngine, {"engine": "vllm", "limit": 3}, "evaluate") == WithEngine(
+        limit=3, engine=Engine(engine="vllm"))
+    with pytest.raises(FastpruneError, match="unknown config key 'evaluate.timeout'.*limit, engine, vllm_timeout"):
+        options_from_mapping(WithEngine, {"timeout": 1}, "evaluate")

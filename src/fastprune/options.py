@@ -40,6 +40,7 @@ class OptionSpec:
     yaml: bool = True  # False: command line only (the pipeline sets it, or it is a one-off switch)
     parse: typing.Callable[[str], Any] | None = None  # command-line text -> value, for unusual types
     group: str | None = None  # argparse group title
+    flatten: bool = False  # a nested options dataclass whose fields sit at this level (no prefix, no sub-mapping)
 
 
 def option(default: Any = MISSING, *, help: str, default_factory: Any = MISSING, **spec: Any) -> Any:
@@ -219,7 +220,7 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
             continue
         inner, _ = _strip_optional(tp)
         if _is_options(inner):
-            add_options(parser, inner, prefix=f"{prefix}{f.name}_")
+            add_options(parser, inner, prefix=prefix if spec.flatten else f"{prefix}{f.name}_")
             continue
         target = parser
         if spec.group:
@@ -286,7 +287,7 @@ def options_from_args(cls: type, args: argparse.Namespace, *, prefix: str = "", 
         if f.name in overrides:
             kwargs[f.name] = overrides[f.name]
         elif _is_options(inner) and spec.cli:
-            kwargs[f.name] = options_from_args(inner, args, prefix=f"{prefix}{f.name}_")
+            kwargs[f.name] = options_from_args(inner, args, prefix=prefix if spec.flatten else f"{prefix}{f.name}_")
         elif spec.cli and hasattr(args, prefix + f.name):
             value = getattr(args, prefix + f.name)
             kwargs[f.name] = check_value(tp, value, spec.flag or _flag(f.name, prefix)) if value is not None else None
@@ -294,7 +295,14 @@ def options_from_args(cls: type, args: argparse.Namespace, *, prefix: str = "", 
 
 
 def yaml_fields(cls: type) -> list[str]:
-    return [f.name for f, _, spec in option_fields(cls) if spec.yaml]
+    """The keys of ``cls``'s YAML section (a flattened nested dataclass contributes its own keys)."""
+    keys: list[str] = []
+    for f, tp, spec in option_fields(cls):
+        if spec.yaml and spec.flatten:
+            keys += yaml_fields(_strip_optional(tp)[0])
+        elif spec.yaml:
+            keys.append(f.name)
+    return keys
 
 
 def options_from_mapping(cls: type, data: Any, where: str = "", **overrides: Any) -> Any:
@@ -311,12 +319,22 @@ def options_from_mapping(cls: type, data: Any, where: str = "", **overrides: Any
                              f"{', '.join(allowed)}")
     kwargs = dict(overrides)
     hints = _hints(cls)
+    for f, tp, spec in option_fields(cls):
+        if spec.flatten and f.name not in kwargs:
+            inner = _strip_optional(tp)[0]
+            own = set(yaml_fields(inner))
+            kwargs[f.name] = options_from_mapping(inner, {k: v for k, v in data.items() if k in own}, where)
     for key, value in data.items():
-        kwargs[key] = check_value(hints[key], value, f"{where}.{key}" if where else key)
+        if key in hints and not spec_of(_field(cls, key)).flatten:
+            kwargs[key] = check_value(hints[key], value, f"{where}.{key}" if where else key)
     missing = [f.name for f, _, _ in option_fields(cls) if default_of(f) is MISSING and f.name not in kwargs]
     if missing:
         raise FastpruneError(f"{where or 'config'} needs {', '.join(missing)}")
     return cls(**kwargs)
+
+
+def _field(cls: type, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
 
 
 def options_to_mapping(obj: Any, *, yaml_only: bool = True) -> dict[str, Any]:
@@ -325,7 +343,10 @@ def options_to_mapping(obj: Any, *, yaml_only: bool = True) -> dict[str, Any]:
     for f, _, spec in option_fields(type(obj)):
         if yaml_only and not spec.yaml:
             continue
-        out[f.name] = _plain(getattr(obj, f.name), yaml_only)
+        if spec.flatten:
+            out.update(options_to_mapping(getattr(obj, f.name), yaml_only=yaml_only))
+        else:
+            out[f.name] = _plain(getattr(obj, f.name), yaml_only)
     return out
 
 
