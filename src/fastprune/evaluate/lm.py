@@ -84,7 +84,7 @@ class EvalModel:
     def _get_engine(self):
         if self._engine is None:
             try:
-                from fastprune.generate import GenerationEngine
+                from fastprune.engines import GenerationEngine
             except ImportError as exc:  # pragma: no cover - the engine ships with fastprune
                 raise FastpruneError(f"the generation engine is not available: {exc}") from exc
             self._engine = GenerationEngine(
@@ -105,7 +105,7 @@ class EvalModel:
 
         Each request gets its own seed (``seed + index``) so sampled outputs do not depend on batching.
         """
-        from fastprune.generate import GenerationRequest, SamplingParams
+        from fastprune.engines import GenerationRequest, SamplingParams
 
         max_new_tokens = max(1, min(max_new_tokens, self.max_seq_len - 1))
         room = self.max_seq_len - max_new_tokens

@@ -1,17 +1,5 @@
-"""Fast batched generation (static KV cache, continuous batching, fused sampling) and self-responses.
+"""The ``generate`` stage: self-response datasets (prompts in, JSONL of the model's own answers out).
 
-``GenerationEngine`` is imported on first use so that ``fastprune --help`` (which imports
-``fastprune.generate.cli``) does not pay for torch and transformers.
+The engine the stage runs on lives below the stages, in ``fastprune.engines`` (``GenerationEngine``, the
+request types, the vLLM engine).
 """
-
-from fastprune.generate.types import GenerationRequest, GenerationResult, SamplingParams
-
-__all__ = ["GenerationEngine", "GenerationRequest", "GenerationResult", "SamplingParams"]
-
-
-def __getattr__(name: str):
-    if name == "GenerationEngine":
-        from fastprune.generate.engine import GenerationEngine
-
-        return GenerationEngine
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
