@@ -1,6 +1,6 @@
 """One model interface for every task: generation, continuation log-likelihoods, next-token log-probs.
 
-Generation goes through ``fastprune.generate.GenerationEngine`` (batched, continuous). Scoring is
+Generation goes through ``fastprune.engines.GenerationEngine`` (batched, continuous). Scoring is
 batched here: one forward pass per batch of right-padded sequences (right padding keeps the default
 position ids right for every real token), log-softmax taken only at the positions that are scored so a
 49k vocabulary does not cost B x L x V memory.

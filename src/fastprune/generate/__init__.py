@@ -3,3 +3,21 @@
 The engine the stage runs on lives below the stages, in ``fastprune.engines`` (``GenerationEngine``, the
 request types, the vLLM engine).
 """
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Prompt": "prompts", "load_prompts": "prompts",
+    "SelfResponseConfig": "self_responses", "pending_prompts": "self_responses",
+    "run_self_responses": "self_responses",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    # Lazy: `fastprune --help` imports fastprune.generate.cli, which must stay light.
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fastprune.generate' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"fastprune.generate.{_EXPORTS[name]}"), name)
