@@ -111,7 +111,7 @@ def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: Self
     """
     import time
 
-    from fastprune.engines.native.engine import GenerationEngine
+    from fastprune.engines import GenerationEngine
 
     out = Path(out)
     keys = [p.key for p in prompts]
