@@ -45,7 +45,7 @@ from fastprune.bench.stats import (  # noqa: E402
     ratio_verdict,
 )
 from fastprune.bench.timing import synchronize, time_call  # noqa: E402
-from fastprune.generate import GenerationEngine, GenerationRequest, SamplingParams  # noqa: E402
+from fastprune.engines import GenerationEngine, GenerationRequest, SamplingParams  # noqa: E402
 from fastprune.models import load_model  # noqa: E402
 from fastprune.provenance import machine_noise, noise_snapshot, run_provenance  # noqa: E402
 from fastprune.utils_io import atomic_write_json  # noqa: E402

@@ -89,7 +89,7 @@ def worker(args) -> int:
 
     from fastprune.calibrate.runner import CalibrationConfig, calibrate
     from fastprune.data import open_source
-    from fastprune.generate import GenerationEngine, GenerationRequest, SamplingParams
+    from fastprune.engines import GenerationEngine, GenerationRequest, SamplingParams
     from fastprune.models import load_model
 
     loaded = load_model(args.model, dtype="float32", device="cpu")

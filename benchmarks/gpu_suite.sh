@@ -30,7 +30,7 @@ DRY=0
 HF_COMPILE=$( [ "${COMPILE:-0}" = 1 ] && echo --hf-compile || true )
 
 declare -A CMD=(
-  [tests]="$PY -m pytest -q -m gpu tests && $PY -m pytest -q tests/ops tests/generate/test_cuda_graphs.py tests/generate/test_runner_fast.py -k 'cuda or triton or bfloat16 or bf16'"
+  [tests]="$PY -m pytest -q -m gpu tests && $PY -m pytest -q tests/ops tests/engines/native/test_cuda_graphs.py tests/engines/native/test_runner_fast.py -k 'cuda or triton or bfloat16 or bf16'"
   [fsdp2]="$PY -m torch.distributed.run --standalone --nproc_per_node=1 benchmarks/bench_train.py --model random:llama-3.2-1b --steps 10 --warmup 3 --device cuda --out $RESULTS/train-fsdp2-1gpu.json"
   [kernels]="$PY benchmarks/bench_boundary_stats.py --device cuda --out $RESULTS/boundary_stats-cuda.json"
   [calibrate]="$PY benchmarks/bench_calibrate.py --model $MODEL --dtype bfloat16 --device cuda --seq-len 2048 --batch-size 4 --batches 6 --reps 3 --out $RESULTS/calibrate-cuda-llama8b.json"

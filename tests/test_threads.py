@@ -179,7 +179,7 @@ def test_results_are_bitwise_unchanged_by_threads(tmp_path, capsys, restore_thre
 
 @pytest.mark.embedded
 def test_embedded_engine_tokens_equal_at_one_and_two_threads(embedded, restore_threads):
-    from fastprune.generate import GenerationEngine, GenerationRequest, SamplingParams
+    from fastprune.engines import GenerationEngine, GenerationRequest, SamplingParams
 
     engine = GenerationEngine(embedded, max_batch_size=4, max_seq_len=96)
     prompts = [engine.encode_prompt(q) for q in ("Why is the sky blue?", "What is 12 times 7?")]

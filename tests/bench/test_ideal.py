@@ -3,7 +3,7 @@ import torch
 
 from fastprune.bench.ideal import byte_ideal, byte_ideal_from_layers, ideals, layer_ideal
 from fastprune.models import model_info
-from fastprune.prune.surgery import prune_model
+from fastprune.models.surgery import prune_model
 
 
 def test_layer_and_byte_ideals_agree_with_the_formula():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fastprune.engines import GenerationRequest, SamplingParams
 from fastprune.engines.openai_client import (
     CompletionsClient,
     StreamTiming,
@@ -12,7 +13,6 @@ from fastprune.engines.openai_client import (
     parse_completion,
 )
 from fastprune.errors import FastpruneError
-from fastprune.generate import GenerationRequest, SamplingParams
 
 
 def test_payload_sends_ids_and_every_sampling_field():

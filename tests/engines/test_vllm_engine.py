@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from fastprune.engines import GenerationRequest, SamplingParams
 from fastprune.engines.vllm_engine import VLLMEngine
 from fastprune.errors import FastpruneError
-from fastprune.generate import GenerationRequest, SamplingParams
 
 
 def test_generate_returns_results_in_request_order(fake_server):

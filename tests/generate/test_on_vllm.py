@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from fastprune.cli import main
-from fastprune.generate.encoding import encode_prompt
+from fastprune.engines.encoding import encode_prompt
 from fastprune.generate.prompts import load_prompts
 from fastprune.generate.self_responses import request_seed
 from fastprune.models import byte_tokenizer

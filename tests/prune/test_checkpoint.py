@@ -9,8 +9,8 @@ import pytest
 from transformers import AutoModelForCausalLM
 
 from fastprune.errors import FastpruneError
+from fastprune.models.surgery import prune_model
 from fastprune.prune.checkpoint import REPORT_NAME, check_output_dir, write_checkpoint
-from fastprune.prune.surgery import prune_model
 
 
 def test_writes_standard_checkpoint_with_report(tiny, tmp_path):

@@ -10,9 +10,9 @@ import torch
 
 from fastprune.errors import FastpruneError
 from fastprune.models.layer_runner import LayerRunner
+from fastprune.models.surgery import prune_model
 from fastprune.prune.api import choose_layers
 from fastprune.prune.iterative import LMLossScorer, ModelScorer, calibration_batches, iterative_select
-from fastprune.prune.surgery import prune_model
 
 
 class InteractingScorer:

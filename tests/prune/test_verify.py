@@ -9,8 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from fastprune.errors import FastpruneError
-from fastprune.models import TINY_FAMILIES
-from fastprune.prune import surgery
+from fastprune.models import TINY_FAMILIES, surgery
 from fastprune.prune.api import prune_and_save
 from fastprune.prune.verify import make_probe
 

@@ -59,7 +59,7 @@ def test_no_chat_template_concatenates_prompt_and_response(tmp_path):
 
 @pytest.mark.parametrize("chat", [True, False])
 def test_rows_written_by_generate_pair_prompt_and_response_as_generated(tiny, tmp_path, chat):
-    from fastprune.generate.encoding import encode_prompt
+    from fastprune.engines.encoding import encode_prompt
     from fastprune.generate.prompts import Prompt
     from fastprune.generate.self_responses import SelfResponseConfig, run_self_responses
 

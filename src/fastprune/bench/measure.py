@@ -78,7 +78,7 @@ def hf_generate_fn(model, prompts: torch.Tensor, variant: str = "dynamic") -> Ca
 def engine_generate_fn(model, tokenizer, prompts: torch.Tensor, max_batch_size: int,
                        max_new_tokens: int = 2048) -> Callable[[int], object]:
     """A callable running the fastprune engine greedily for ``n`` new tokens on ``prompts``, EOS ignored."""
-    from fastprune.generate import GenerationEngine, GenerationRequest, SamplingParams
+    from fastprune.engines import GenerationEngine, GenerationRequest, SamplingParams
 
     engine = GenerationEngine(
         model, tokenizer, max_batch_size=max_batch_size, max_seq_len=prompts.shape[1] + max_new_tokens + 1

@@ -19,11 +19,11 @@ from pathlib import Path
 
 from fastprune.bench.ideal import ideals
 from fastprune.bench.serving_stats import describe, speedups, summarize_point
+from fastprune.engines import GenerationRequest, SamplingParams
 from fastprune.engines.openai_client import CompletionsClient, completion_payload
 from fastprune.engines.vllm_server import ServerOptions, server_threads
 from fastprune.engines.vllm_session import server_checkpoint, vllm_session
 from fastprune.errors import FastpruneError
-from fastprune.generate import GenerationRequest, SamplingParams
 from fastprune.utils_io import atomic_write_json, slug
 
 

@@ -85,7 +85,7 @@ class BenchSettings:
 
 def _variants(settings: BenchSettings, device) -> list[tuple[str, LoadedModel]]:
     """The first model, its in-memory reverse-pruned variants (weight-sharing copies), then the others."""
-    from fastprune.prune.surgery import prune_model
+    from fastprune.models.surgery import prune_model
 
     first = load_model(settings.models[0], dtype=settings.dtype, device=device, seed=settings.seed)
     total = first.adapter.num_layers

@@ -14,8 +14,8 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
+from fastprune.engines.types import GenerationRequest, GenerationResult
 from fastprune.errors import FastpruneError
-from fastprune.generate.types import GenerationRequest, GenerationResult
 
 
 def completion_payload(model: str, request: GenerationRequest) -> dict:

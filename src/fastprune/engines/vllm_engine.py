@@ -14,9 +14,9 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
+from fastprune.engines import GenerationRequest, GenerationResult
 from fastprune.engines.openai_client import CompletionsClient, completion_payload, parse_completion
 from fastprune.errors import FastpruneError
-from fastprune.generate import GenerationRequest, GenerationResult
 
 
 @dataclass(frozen=True)

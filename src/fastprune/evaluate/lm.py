@@ -1,6 +1,6 @@
 """One model interface for every task: generation, continuation log-likelihoods, next-token log-probs.
 
-Generation goes through ``fastprune.generate.GenerationEngine`` (batched, continuous). Scoring is
+Generation goes through ``fastprune.engines.GenerationEngine`` (batched, continuous). Scoring is
 batched here: one forward pass per batch of right-padded sequences (right padding keeps the default
 position ids right for every real token), log-softmax taken only at the positions that are scored so a
 49k vocabulary does not cost B x L x V memory.
@@ -84,7 +84,7 @@ class EvalModel:
     def _get_engine(self):
         if self._engine is None:
             try:
-                from fastprune.generate import GenerationEngine
+                from fastprune.engines import GenerationEngine
             except ImportError as exc:  # pragma: no cover - the engine ships with fastprune
                 raise FastpruneError(f"the generation engine is not available: {exc}") from exc
             self._engine = GenerationEngine(
@@ -105,7 +105,7 @@ class EvalModel:
 
         Each request gets its own seed (``seed + index``) so sampled outputs do not depend on batching.
         """
-        from fastprune.generate import GenerationRequest, SamplingParams
+        from fastprune.engines import GenerationRequest, SamplingParams
 
         max_new_tokens = max(1, min(max_new_tokens, self.max_seq_len - 1))
         room = self.max_seq_len - max_new_tokens

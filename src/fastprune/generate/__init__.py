@@ -1,17 +1,23 @@
-"""Fast batched generation (static KV cache, continuous batching, fused sampling) and self-responses.
+"""The ``generate`` stage: self-response datasets (prompts in, JSONL of the model's own answers out).
 
-``GenerationEngine`` is imported on first use so that ``fastprune --help`` (which imports
-``fastprune.generate.cli``) does not pay for torch and transformers.
+The engine the stage runs on lives below the stages, in ``fastprune.engines`` (``GenerationEngine``, the
+request types, the vLLM engine).
 """
 
-from fastprune.generate.types import GenerationRequest, GenerationResult, SamplingParams
+from __future__ import annotations
 
-__all__ = ["GenerationEngine", "GenerationRequest", "GenerationResult", "SamplingParams"]
+import importlib
+
+_EXPORTS = {
+    "Prompt": "prompts", "load_prompts": "prompts",
+    "SelfResponseConfig": "self_responses", "pending_prompts": "self_responses",
+    "run_self_responses": "self_responses",
+}
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    if name == "GenerationEngine":
-        from fastprune.generate.engine import GenerationEngine
-
-        return GenerationEngine
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # Lazy: `fastprune --help` imports fastprune.generate.cli, which must stay light.
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fastprune.generate' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"fastprune.generate.{_EXPORTS[name]}"), name)

@@ -67,7 +67,7 @@ def run(args) -> int:
     if args.engine == "vllm":  # sampled answers differ between engines: a resume must not mix them
         cfg.extra["engine"] = "vllm"
     # Validate sampling settings before loading a model.
-    from fastprune.generate.types import SamplingParams
+    from fastprune.engines import SamplingParams
 
     SamplingParams(max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
                    top_p=cfg.top_p, stop_strings=cfg.stop_strings)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastprune.engines.encoding import encode_prompt
 from fastprune.engines.vllm_server import resolve_python, server_threads
 from fastprune.engines.vllm_session import context_limit, load_for_serving, server_options, vllm_session
-from fastprune.generate.encoding import encode_prompt
 from fastprune.generate.self_responses import SelfResponseConfig, pending_prompts, run_self_responses
 from fastprune.utils_io import atomic_write_json
 

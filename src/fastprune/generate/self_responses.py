@@ -12,11 +12,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from fastprune.engines.encoding import encode_prompt
+from fastprune.engines.types import GenerationRequest, SamplingParams
 from fastprune.errors import FastpruneError
-from fastprune.generate.encoding import encode_prompt
 from fastprune.generate.jsonl_out import JsonlAppender, recover
 from fastprune.generate.prompts import Prompt, prompt_hash
-from fastprune.generate.types import GenerationRequest, SamplingParams
 from fastprune.utils_io import atomic_write_json
 
 
@@ -111,7 +111,7 @@ def run_self_responses(loaded, prompts: list[Prompt], out: str | Path, cfg: Self
     """
     import time
 
-    from fastprune.generate.engine import GenerationEngine
+    from fastprune.engines import GenerationEngine
 
     out = Path(out)
     keys = [p.key for p in prompts]

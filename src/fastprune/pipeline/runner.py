@@ -44,7 +44,7 @@ def _check_inputs(config: RunConfig, stages: set[str]) -> None:
         open_source(c.data, field=c.field or flag(extra, "--field"), template=c.template or flag(extra, "--template"),
                     split=flag(extra, "--split") or "train", text_mode="whole" if "--whole-file" in extra else "lines")
     if "generate" in stages:
-        from fastprune.generate.prompts import load_prompts
+        from fastprune.generate import load_prompts
 
         g, extra = config.generate, config.generate.extra_args
         load_prompts(g.prompts, field=g.field or flag(extra, "--field"), template=flag(extra, "--template"),

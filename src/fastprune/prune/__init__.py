@@ -15,7 +15,6 @@ _EXPORTS = {
     "iterative_select": "iterative",
     "STRATEGIES": "select",
     "pruning_summary": "summary",
-    "normalize_layers": "surgery", "prune_model": "surgery", "temporarily_pruned": "surgery",
     "verify_checkpoint": "verify",
     "write_checkpoint": "checkpoint",
 }

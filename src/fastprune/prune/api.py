@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastprune.errors import FastpruneError
 from fastprune.models.layer_runner import LayerRunner
+from fastprune.models.surgery import normalize_layers, prune_model
 from fastprune.prune.checkpoint import check_output_dir, write_checkpoint
 from fastprune.prune.importance import Importance, check_matches_model
 from fastprune.prune.iterative import LMLossScorer, Scorer, calibration_batches, iterative_select
@@ -24,7 +25,6 @@ from fastprune.prune.select import (
     select_reverse,
 )
 from fastprune.prune.summary import pruning_summary
-from fastprune.prune.surgery import normalize_layers, prune_model
 from fastprune.prune.verify import make_probe, skipped_reference_logits, verify_checkpoint
 
 NEEDS_IMPORTANCE = {"block": "angular", "bi": "bi"}

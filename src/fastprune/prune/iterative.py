@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from fastprune.errors import FastpruneError
 from fastprune.models.layer_runner import LayerRunner
-from fastprune.prune.surgery import temporarily_pruned
+from fastprune.models.surgery import temporarily_pruned
 
 # (removed so far, candidate layers) -> score per candidate, lower = better to remove next. LMLossScorer and
 # ModelScorer (any function of the pruned model, e.g. accuracy on a GSM8K sample) are the two shipped.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fastprune.generate.runner_hf import HFRunner
+from fastprune.engines.native.runner_hf import HFRunner
 
 
 @pytest.mark.parametrize("family", ["gemma2", "phi3"])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fastprune.generate.stops import ActiveSequence
-from fastprune.generate.types import GenerationRequest, SamplingParams
+from fastprune.engines.native.stops import ActiveSequence
+from fastprune.engines.types import GenerationRequest, SamplingParams
 from fastprune.models import byte_tokenizer
 
 

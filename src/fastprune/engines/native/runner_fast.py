@@ -24,8 +24,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from fastprune.engines.native.kv_cache import StaticKVCache, allowed_mask, layer_windows
 from fastprune.errors import FastpruneError
-from fastprune.generate.kv_cache import StaticKVCache, allowed_mask, layer_windows
 from fastprune.ops.decode_attention import decode_attention_native
 from fastprune.ops.dispatch import requested_backend, resolve_backend
 from fastprune.ops.skinny_linear import IMPLEMENTED_BACKENDS as _SKINNY_BACKENDS

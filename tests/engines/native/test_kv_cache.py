@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fastprune.engines.native.kv_cache import StaticKVCache, additive_mask, allowed_mask, layer_windows
 from fastprune.errors import FastpruneError
-from fastprune.generate.kv_cache import StaticKVCache, additive_mask, allowed_mask, layer_windows
 from fastprune.models import tiny_config
 
 

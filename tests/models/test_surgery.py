@@ -8,7 +8,7 @@ import torch
 from fastprune.errors import FastpruneError
 from fastprune.models import TINY_FAMILIES
 from fastprune.models.layer_runner import LayerRunner
-from fastprune.prune.surgery import normalize_layers, prune_model, temporarily_pruned
+from fastprune.models.surgery import normalize_layers, prune_model, temporarily_pruned
 
 
 def test_normalize_resolves_negatives_and_sorts():

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from fastprune.engines import GenerationEngine, GenerationRequest, SamplingParams
 from fastprune.errors import FastpruneError
-from fastprune.generate import GenerationEngine, GenerationRequest, SamplingParams
 from fastprune.models import TINY_FAMILIES
 
 # Mixed lengths; the longest prompts plus answers run past the tiny models' sliding windows (32 and 64).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from fastprune.generate.kv_cache import StaticKVCache, additive_mask, allowed_mask, layer_windows
+from fastprune.engines.native.kv_cache import StaticKVCache, additive_mask, allowed_mask, layer_windows
 
 
 class _SlotCache:

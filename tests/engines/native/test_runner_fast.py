@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fastprune.generate.runner_fast import FastRunner, fast_path_reason
+from fastprune.engines.native.runner_fast import FastRunner, fast_path_reason
 
 
 @pytest.mark.parametrize("family, fast", [("llama", True), ("qwen3", True), ("mistral", True),

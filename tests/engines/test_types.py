@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fastprune.engines import GenerationRequest, SamplingParams
 from fastprune.errors import FastpruneError
-from fastprune.generate import GenerationRequest, SamplingParams
 
 
 def test_defaults_and_normalisation():

@@ -14,10 +14,10 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from fastprune.engines.encoding import encode_prompt
+from fastprune.engines.native.stops import ActiveSequence
+from fastprune.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from fastprune.errors import FastpruneError
-from fastprune.generate.encoding import encode_prompt
-from fastprune.generate.stops import ActiveSequence
-from fastprune.generate.types import GenerationRequest, GenerationResult, SamplingParams
 from fastprune.models.adapter import adapter_for
 from fastprune.ops.sampling import sample
 
@@ -66,17 +66,17 @@ class GenerationEngine:
         if cuda_graphs:
             if self.device.type != "cuda" or self.runner.name != "fast":
                 raise FastpruneError("cuda_graphs needs a CUDA device and the fast runner (a Llama-like model)")
-            from fastprune.generate.cuda_graphs import CudaGraphRunner
+            from fastprune.engines.native.cuda_graphs import CudaGraphRunner
 
             self.runner = CudaGraphRunner(self.runner)
 
     def _make_runner(self, kind: str, backend: str | None):
-        from fastprune.generate.runner_hf import HFRunner
+        from fastprune.engines.native.runner_hf import HFRunner
 
         if kind not in ("auto", "fast", "hf"):
             raise FastpruneError(f"runner must be auto, fast or hf, got {kind!r}")
         if kind in ("auto", "fast"):
-            from fastprune.generate.runner_fast import FastRunner, fast_path_reason
+            from fastprune.engines.native.runner_fast import FastRunner, fast_path_reason
 
             reason = fast_path_reason(self.model, self.adapter)
             if reason is None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fastprune.engines import GenerationEngine, GenerationRequest, SamplingParams
 from fastprune.errors import FastpruneError
-from fastprune.generate import GenerationEngine, GenerationRequest, SamplingParams
 
 
 def test_cuda_graphs_need_a_cuda_device(tiny):
