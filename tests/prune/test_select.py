@@ -7,8 +7,8 @@ import math
 import pytest
 
 from fastprune.errors import FastpruneError
+from fastprune.importance.reader import load_importance
 from fastprune.prune.api import choose_layers
-from fastprune.prune.importance import load_importance
 from fastprune.prune.select import parse_layer_list, resolve_count, select_block, select_lowest, select_reverse
 
 

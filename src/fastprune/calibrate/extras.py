@@ -68,3 +68,7 @@ def layer_magnitudes(adapter: ArchitectureAdapter) -> list[float]:
             float(torch.sqrt(sum((p.double() ** 2).sum() for p in layer.parameters())))
             for layer in adapter.layers
         ]
+
+
+# Metrics read off the weights once at the end (schema reduce FROM_WEIGHTS): name -> adapter -> values.
+WEIGHT_METRICS = {"magnitude": layer_magnitudes}

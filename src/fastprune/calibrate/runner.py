@@ -22,8 +22,8 @@ from fastprune.calibrate.accumulators import Accumulators, boundary_stats, means
 from fastprune.calibrate.capture import BoundaryCapture
 from fastprune.calibrate.distributed import DistContext, init_from_env
 from fastprune.calibrate.extras import (
+    WEIGHT_METRICS,
     ablation_blocks,
-    layer_magnitudes,
     loss_ablation,
     summed_lm_loss,
     taylor_scores,
@@ -32,6 +32,7 @@ from fastprune.calibrate.report import remove_results, write_results
 from fastprune.calibrate.state import check_same_run, load_state, save_state, state_dir
 from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, batches
 from fastprune.errors import FastpruneError
+from fastprune.importance.schema import FROM_WEIGHTS, enabled_metrics
 from fastprune.models.fingerprint import model_fingerprint
 
 
@@ -170,8 +171,9 @@ def _record(loaded, config, totals: dict, meta_base: dict, position: dict, extra
         "truncated_examples": int(position["truncated"]),
         **means(totals),
     }
-    if config.taylor:
-        importance["magnitude"] = layer_magnitudes(loaded.adapter)
+    for metric in enabled_metrics({"loss_ablation": config.loss_ablation, "taylor": config.taylor}):
+        if metric.accumulate.reduce == FROM_WEIGHTS:
+            importance[metric.name] = WEIGHT_METRICS[metric.name](loaded.adapter)
     importance["settings"] = {
         **meta_base["settings"],
         **extra_settings,

@@ -11,6 +11,7 @@ from fastprune.errors import FastpruneError
 from fastprune.evaluate.compare import compare_evals, load_eval
 from fastprune.evaluate.report import chance_note, retention_interval, too_small, with_interval
 from fastprune.evaluate.stats import PairedComparison
+from fastprune.importance.schema import FIGURES
 from fastprune.pipeline.config import RunConfig
 from fastprune.pipeline.manifest import Manifest
 from fastprune.pipeline.steps import Step
@@ -265,13 +266,13 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
     lines = [f"# fastprune study: {config.model}", "",
              f"Written {time.strftime('%Y-%m-%d %H:%M:%S')}; stages: {', '.join(config.stages)}; "
              f"pruning ratios {config.prune.ratios} ({config.prune.strategy}).", ""]
-    if (run_dir / "calibrate" / "heatmap.png").is_file():
+    figures = [(title, name) for name, (title, _) in FIGURES.items() if (run_dir / "calibrate" / name).is_file()]
+    if figures:
         lines += ["## Layer similarity", "",
                   f"Calibrated on `{config.calibrate.data}` ({config.calibrate.max_tokens} tokens max, "
-                  f"sequences of {config.calibrate.seq_len}).", "",
-                  "![angular distance](calibrate/heatmap.png)", ""]
-        if (run_dir / "calibrate" / "bi.png").is_file():
-            lines += ["![block influence](calibrate/bi.png)", ""]
+                  f"sequences of {config.calibrate.seq_len}).", ""]
+        for title, name in figures:
+            lines += [f"![{title}](calibrate/{name})", ""]
     prune_lines = _pruning_section(run_dir, steps)
     if prune_lines:
         lines += ["## Pruned layers", "", *prune_lines, ""]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fastprune.errors import FastpruneError
-from fastprune.prune.importance import check_matches_model, load_importance
+from fastprune.importance.reader import check_matches_model, load_importance
 from fastprune.utils_io import sha256_file
 
 
