@@ -80,3 +80,19 @@ def test_task_kinds_of_the_contrast():
     assert task_kind("piqa") == task_kind("mc:x") == "classification"
     assert task_kind("parens") == task_kind("arith") == "generative"
     assert task_kind("arith_1dc") == "reasoning probe" and task_kind("ppl") is None
+
+
+def test_calibration_figures_of_the_schema_are_linked(tmp_path):
+    from fastprune.importance.schema import FIGURES
+
+    (tmp_path / "calibrate").mkdir()
+    (tmp_path / "calibrate" / "bi.png").write_bytes(b"png")
+    config = RunConfig(stages=["calibrate"])
+    report = write_report(tmp_path, config, [], Manifest(tmp_path, config_to_dict(config))).read_text()
+    assert "## Layer similarity" in report and "![block influence](calibrate/bi.png)" in report
+    assert "heatmap.png" not in report  # not written, so not linked
+    (tmp_path / "calibrate" / "heatmap.png").write_bytes(b"png")
+    report = write_report(tmp_path, config, [], Manifest(tmp_path, config_to_dict(config))).read_text()
+    for name, (title, _) in FIGURES.items():
+        assert f"![{title}](calibrate/{name})" in report
+    assert report.index("heatmap.png") < report.index("bi.png")

@@ -162,15 +162,16 @@ def figure_metrics(figure: str) -> tuple[Metric, ...]:
 
 
 def metric_option_help() -> str:
-    """``prune --metric`` help: what each strategy can rank by, its default first."""
+    """``prune --metric`` help: what each strategy can rank by (its default first) and in which direction."""
     parts = []
     for strategy, default in DEFAULT_METRIC.items():
-        names = [default, *(n for n in metrics_for(strategy) if n != default)]
-        parts.append(f"{strategy}: {'|'.join(names)} (default {default})")
+        names = [f"{default} (default)", *(n for n in metrics_for(strategy) if n != default)]
+        parts.append(f"{strategy}: {', '.join(names)}")
     redundant = [m.name for m in METRICS if m.strategies and m.direction == REDUNDANT]
+    windows = [m.name for m in METRICS if m.strategies and m.shape == WINDOWS]
     return "; ".join(parts) + (
-        f". Layers with the lowest values are dropped, except for {', '.join(redundant)} "
-        "(a high value means redundant: the highest are dropped)"
+        f". The lowest values are dropped, the highest for {', '.join(redundant)} (high = redundant). "
+        f"{', '.join(windows)}: bi needs calibrate --block 1, block needs --block equal to the layers dropped"
     )
 
 

@@ -29,7 +29,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     how_many.add_argument("--drop", type=int, help="number of layers to remove")
     how_many.add_argument("--ratio", type=float, help="fraction of layers to remove (rounded)")
     how_many.add_argument("--layers", help="explicit comma-separated indices, negatives count from the end")
-    p.add_argument("--metric", choices=rankable_names(), help=metric_option_help())
+    p.add_argument("--metric", choices=rankable_names(), metavar="METRIC", help=metric_option_help())
     p.add_argument("--allow-first", action="store_true", help="iterative: let layer 0 be removed")
     p.add_argument("--out", help="output checkpoint directory (required unless --dry-run)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
