@@ -50,14 +50,14 @@ def _describe_boundary(k: int) -> str:
 class Accumulators:
     """Running sums for a model with ``num_layers`` layers (``num_layers + 1`` boundaries).
 
-    ``loss_blocks``: number of skipped blocks measured by the loss ablation (0: off). ``taylor``: keep
-    per-layer first-order Taylor sums.
+    ``loss_blocks``: number of skipped blocks measured by the loss ablation (0: off). ``options``: the
+    other calibrate options that turn metrics on (``taylor=True``: first-order Taylor sums).
     """
 
-    def __init__(self, num_layers: int, loss_blocks: int = 0, taylor: bool = False):
+    def __init__(self, num_layers: int, loss_blocks: int = 0, **options: bool):
         z = lambda shape=(): torch.zeros(shape, dtype=torch.float64)
         window = num_layers - loss_blocks + 1 if loss_blocks else 1
-        self.metrics = enabled_metrics({"loss_ablation": bool(loss_blocks), "taylor": taylor})
+        self.metrics = enabled_metrics({**options, "loss_ablation": bool(loss_blocks)})
         self.sums: dict[str, torch.Tensor] = {}
         # sum key -> (which boundary statistics it adds, the BoundaryStats field); counts add weight_sum
         self.per_batch: dict[str, tuple[str, str]] = {}

@@ -32,7 +32,7 @@ from fastprune.calibrate.report import remove_results, write_results
 from fastprune.calibrate.state import check_same_run, load_state, save_state, state_dir
 from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, batches
 from fastprune.errors import FastpruneError
-from fastprune.importance.schema import FROM_WEIGHTS, enabled_metrics
+from fastprune.importance.schema import FROM_WEIGHTS, OPTION_HELP, enabled_metrics
 from fastprune.models.fingerprint import model_fingerprint
 
 
@@ -54,7 +54,7 @@ class CalibrationConfig:
 
     def settings(self, source: TextSource) -> dict:
         """What must not change between a run and its resume (recorded in every output)."""
-        keep = ("seq_len", "batch_size", "pack", "max_tokens", "loss_ablation", "block", "taylor")
+        keep = ("seq_len", "batch_size", "pack", "max_tokens", "block", *OPTION_HELP)
         out = {k: v for k, v in asdict(self).items() if k in keep}
         out["data"] = source.describe()
         return out
@@ -75,6 +75,11 @@ class CalibrationConfig:
                 f"--seq-len {self.seq_len} is longer than the model's context ({ctx} tokens); "
                 f"use --seq-len {ctx} or less"
             )
+
+
+def _metric_options(config: CalibrationConfig) -> dict[str, bool]:
+    """The options that turn metrics on (the schema's ``enabled_by``), as ``config`` sets them."""
+    return {option: bool(getattr(config, option)) for option in OPTION_HELP}
 
 
 def _versions() -> dict:
@@ -171,7 +176,7 @@ def _record(loaded, config, totals: dict, meta_base: dict, position: dict, extra
         "truncated_examples": int(position["truncated"]),
         **means(totals),
     }
-    for metric in enabled_metrics({"loss_ablation": config.loss_ablation, "taylor": config.taylor}):
+    for metric in enabled_metrics(_metric_options(config)):
         if metric.accumulate.reduce == FROM_WEIGHTS:
             importance[metric.name] = WEIGHT_METRICS[metric.name](loaded.adapter)
     importance["settings"] = {
@@ -239,7 +244,7 @@ def calibrate(
         acc = Accumulators(
             num_layers,
             ablation_blocks(num_layers, config.block) if config.loss_ablation else 0,
-            config.taylor,
+            **_metric_options(config),
         )
         position, batches_done = StreamPosition(), 0
         if saved is not None:
