@@ -96,3 +96,20 @@ def test_calibration_figures_of_the_schema_are_linked(tmp_path):
     for name, (title, _) in FIGURES.items():
         assert f"![{title}](calibrate/{name})" in report
     assert report.index("heatmap.png") < report.index("bi.png")
+
+
+def test_pruned_layers_say_which_metric_ranked_them(tmp_path):
+    import json
+
+    steps = []
+    for tag, extra in (("bi", {"metric": "taylor"}), ("block", {"metric": "cosine"}), ("rev", {})):
+        out = tmp_path / "prune" / tag
+        out.mkdir(parents=True)
+        block = {"removed_layers": [1], "original_num_layers": 4, "strategy": tag, **extra}
+        out.joinpath("config.json").write_text(json.dumps({"num_hidden_layers": 3, "fastprune": block}))
+        steps.append(Step(f"prune/{tag}", "prune", [], out, label=f"pruned-{tag}"))
+    config = RunConfig(stages=["prune"])
+    report = write_report(tmp_path, config, steps, Manifest(tmp_path, config_to_dict(config))).read_text()
+    assert "(bi by `taylor`, the lowest dropped: first-order Taylor importance" in report
+    assert "(block by `cosine`, the highest dropped: mean cosine similarity" in report
+    assert "removed layers [1] of 4 (rev); 3 layers left" in report

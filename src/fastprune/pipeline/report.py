@@ -11,7 +11,7 @@ from fastprune.errors import FastpruneError
 from fastprune.evaluate.compare import compare_evals, load_eval
 from fastprune.evaluate.report import chance_note, retention_interval, too_small, with_interval
 from fastprune.evaluate.stats import PairedComparison
-from fastprune.importance.schema import FIGURES
+from fastprune.importance.schema import FIGURES, REDUNDANT, get_metric
 from fastprune.pipeline.config import RunConfig
 from fastprune.pipeline.manifest import Manifest
 from fastprune.pipeline.steps import Step
@@ -206,6 +206,15 @@ def plot_contrast(kept: dict[str, dict[str, float]], path: Path,
     return True
 
 
+def _ranked_by(metric: str | None) -> str:
+    """How the strategy ranked layers, in the schema's words (empty for strategies that read no metric)."""
+    spec = get_metric(metric) if metric else None
+    if spec is None:
+        return ""
+    end = "highest" if spec.direction == REDUNDANT else "lowest"
+    return f" by `{metric}`, the {end} dropped: {spec.help}"
+
+
 def _pruning_section(run_dir: Path, steps: list[Step]) -> list[str]:
     lines = []
     for step in steps:
@@ -215,7 +224,8 @@ def _pruning_section(run_dir: Path, steps: list[Step]) -> list[str]:
         cfg = json.loads(cfg_path.read_text())
         block = cfg.get("fastprune", {})
         lines.append(f"- **{step.label}**: removed layers {block.get('removed_layers')} of "
-                     f"{block.get('original_num_layers')} ({block.get('strategy')}); "
+                     f"{block.get('original_num_layers')} ({block.get('strategy')}"
+                     f"{_ranked_by(block.get('metric'))}); "
                      f"{cfg.get('num_hidden_layers')} layers left -> `{step.output.relative_to(run_dir)}`")
     return lines
 
