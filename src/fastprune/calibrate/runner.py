@@ -22,17 +22,17 @@ from fastprune.calibrate.accumulators import Accumulators, boundary_stats, means
 from fastprune.calibrate.capture import BoundaryCapture
 from fastprune.calibrate.distributed import DistContext, init_from_env
 from fastprune.calibrate.extras import (
+    GRADIENT_SUMS,
     WEIGHT_METRICS,
     ablation_blocks,
     loss_ablation,
     summed_lm_loss,
-    taylor_scores,
 )
 from fastprune.calibrate.report import remove_results, write_results
 from fastprune.calibrate.state import check_same_run, load_state, save_state, state_dir
 from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, batches
 from fastprune.errors import FastpruneError
-from fastprune.importance.schema import FROM_WEIGHTS, OPTION_HELP, enabled_metrics
+from fastprune.importance.schema import BACKWARD, FROM_WEIGHTS, LOSS_ABLATION, OPTION_HELP, enabled_metrics
 from fastprune.models.fingerprint import model_fingerprint
 
 
@@ -106,33 +106,36 @@ class _Pass:
         self.capture = BoundaryCapture(self.adapter, max_tokens, loaded.dtype, self.device)
         self.weight = torch.ones(max_tokens, dtype=torch.float32, device=self.device)
         self.decoder = getattr(loaded.model, "base_model", loaded.model)
+        # the passes the enabled metrics need beyond the plain forward that feeds the boundary statistics
+        self.backward = any(m.accumulate.needs == BACKWARD for m in acc.metrics)
+        self.ablation = any(m.accumulate.needs == LOSS_ABLATION for m in acc.metrics)
         self.runner = None
-        if config.loss_ablation:
+        if self.ablation:
             from fastprune.models.layer_runner import LayerRunner
 
             self.runner = LayerRunner(loaded)
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, fwd_mask) -> dict[str, torch.Tensor]:
         extra: dict[str, torch.Tensor] = {}
-        cfg = self.config
-        if cfg.taylor:
+        if self.backward:
             with torch.enable_grad():
                 logits = self.loaded.model(input_ids=ids, attention_mask=fwd_mask, use_cache=False).logits
                 summed_lm_loss(logits, ids, mask).backward()
             del logits
-            extra["taylor_sum"] = taylor_scores(self.adapter)
-        if cfg.loss_ablation:
-            # The trace's forward fills the buffer unless Taylor's forward already did; the ablation runs
-            # must not overwrite it.
-            self.capture.enabled = not cfg.taylor
+            extra.update({key: f(self.adapter) for key, f in GRADIENT_SUMS.items() if key in self.acc.sums})
+            self.loaded.model.zero_grad(set_to_none=True)  # the next batch starts from zero
+        if self.ablation:
+            # The trace's forward fills the buffer unless the backward's forward already did; the ablation
+            # runs must not overwrite it.
+            self.capture.enabled = not self.backward
             try:
                 trace = self.runner.capture(ids, fwd_mask)
                 self.capture.enabled = False
-                extra.update(loss_ablation(self.runner, trace, ids, mask, cfg.block))
+                extra.update(loss_ablation(self.runner, trace, ids, mask, self.config.block))
             finally:
                 self.capture.enabled = True
             del trace
-        if not (cfg.taylor or cfg.loss_ablation):
+        if not (self.backward or self.ablation):
             with torch.no_grad():
                 self.decoder(input_ids=ids, attention_mask=fwd_mask, use_cache=False)
         return extra
