@@ -63,7 +63,7 @@ def choose_layers(
     if importance is not None:
         check_matches_model(importance, loaded.model)
     if metric is not None and strategy not in NEEDS_IMPORTANCE:
-        raise FastpruneError(f"--metric applies to --strategy block or bi, not {strategy!r}")
+        raise FastpruneError(f"--metric applies to --strategy {' or '.join(NEEDS_IMPORTANCE)}, not {strategy!r}")
     if strategy == "explicit":
         if layers is None or drop is not None or ratio is not None:
             raise FastpruneError("strategy 'explicit' takes --layers LIST (and no --drop/--ratio)")
