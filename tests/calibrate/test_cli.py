@@ -54,3 +54,17 @@ def test_bad_input_is_one_error_line_and_nothing_written(corpus_file, tmp_path, 
     assert main(_args(corpus_file, out, "--seq-len", "100000")) == 2
     assert "context" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_every_metric_option_of_the_schema_is_a_flag_and_a_setting():
+    from fastprune.calibrate.runner import CalibrationConfig
+    from fastprune.cli import build_parser
+    from fastprune.importance.schema import METRICS, OPTION_HELP
+
+    calibrate = build_parser()._subparsers._group_actions[0].choices["calibrate"]
+    flags = {flag: action for action in calibrate._actions for flag in action.option_strings}
+    config = CalibrationConfig()
+    for option, help_text in OPTION_HELP.items():
+        assert getattr(config, option) is False  # off by default
+        assert flags["--" + option.replace("_", "-")].help == help_text
+    assert {m.enabled_by for m in METRICS} - {None} == set(OPTION_HELP)

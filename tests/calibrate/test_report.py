@@ -28,3 +28,13 @@ def test_results_and_plots_are_written_then_removed(tmp_path):
 def test_plots_can_be_left_out(tmp_path):
     write_results(tmp_path, _importance(), plots=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["importance.json"]
+
+
+def test_each_schema_figure_is_drawn_when_its_metrics_are_there(tmp_path):
+    from fastprune.calibrate.report import RESULT_FILES
+    from fastprune.importance.schema import FIGURES
+
+    assert set(RESULT_FILES) == {"importance.json", *FIGURES}
+    only_angular = {k: v for k, v in _importance().items() if not k.startswith("bi")}
+    write_results(tmp_path, only_angular)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["heatmap.png", "importance.json"]

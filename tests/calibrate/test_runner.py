@@ -195,3 +195,25 @@ def test_same_seed_same_result(tiny, corpus_file, tmp_path):
     ]
     assert runs[0]["bi"] == runs[1]["bi"] and runs[0]["bi"] != runs[2]["bi"]
     assert runs[0]["tokens"] == 100 and runs[0]["settings"]["seed"] == 5
+
+
+# importance.json fields that describe the run rather than measure a layer
+RECORD_FIELDS = {"model", "fingerprint", "settings", "num_layers", "tokens", "sequences", "batches",
+                 "skipped_batches", "skipped_tokens", "truncated_examples", "versions"}
+
+
+@pytest.mark.parametrize("options", [{}, {"taylor": True}, {"loss_ablation": True, "block": 2}],
+                         ids=["default", "taylor", "loss_ablation"])
+def test_what_calibrate_writes_is_the_schema(tiny, corpus_file, tmp_path, options):
+    from fastprune.importance.reader import load_importance
+    from fastprune.importance.schema import enabled_metrics, metric_names
+
+    loaded = tiny("llama", layers=3)
+    source = open_source(str(corpus_file), template="{question}\n{answer}")
+    got = calibrate(loaded, source, _config(max_tokens=60, **options), tmp_path / "o")
+    metrics = set(got) - RECORD_FIELDS
+    assert metrics <= set(metric_names())  # nothing outside the schema
+    assert metrics == {m.name for m in enabled_metrics(options)}  # everything the options turn on
+    imp = load_importance(tmp_path / "o")
+    for name in metrics:  # and each in the shape the schema gives it
+        imp.metric(name)

@@ -80,3 +80,36 @@ def test_task_kinds_of_the_contrast():
     assert task_kind("piqa") == task_kind("mc:x") == "classification"
     assert task_kind("parens") == task_kind("arith") == "generative"
     assert task_kind("arith_1dc") == "reasoning probe" and task_kind("ppl") is None
+
+
+def test_calibration_figures_of_the_schema_are_linked(tmp_path):
+    from fastprune.importance.schema import FIGURES
+
+    (tmp_path / "calibrate").mkdir()
+    (tmp_path / "calibrate" / "bi.png").write_bytes(b"png")
+    config = RunConfig(stages=["calibrate"])
+    report = write_report(tmp_path, config, [], Manifest(tmp_path, config_to_dict(config))).read_text()
+    assert "## Layer similarity" in report and "![block influence](calibrate/bi.png)" in report
+    assert "heatmap.png" not in report  # not written, so not linked
+    (tmp_path / "calibrate" / "heatmap.png").write_bytes(b"png")
+    report = write_report(tmp_path, config, [], Manifest(tmp_path, config_to_dict(config))).read_text()
+    for name, (title, _) in FIGURES.items():
+        assert f"![{title}](calibrate/{name})" in report
+    assert report.index("heatmap.png") < report.index("bi.png")
+
+
+def test_pruned_layers_say_which_metric_ranked_them(tmp_path):
+    import json
+
+    steps = []
+    for tag, extra in (("bi", {"metric": "taylor"}), ("block", {"metric": "cosine"}), ("rev", {})):
+        out = tmp_path / "prune" / tag
+        out.mkdir(parents=True)
+        block = {"removed_layers": [1], "original_num_layers": 4, "strategy": tag, **extra}
+        out.joinpath("config.json").write_text(json.dumps({"num_hidden_layers": 3, "fastprune": block}))
+        steps.append(Step(f"prune/{tag}", "prune", [], out, label=f"pruned-{tag}"))
+    config = RunConfig(stages=["prune"])
+    report = write_report(tmp_path, config, steps, Manifest(tmp_path, config_to_dict(config))).read_text()
+    assert "(bi by `taylor`, the lowest dropped: first-order Taylor importance" in report
+    assert "(block by `cosine`, the highest dropped: mean cosine similarity" in report
+    assert "removed layers [1] of 4 (rev); 3 layers left" in report

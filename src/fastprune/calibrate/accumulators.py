@@ -2,7 +2,8 @@
 
 All sums are over tokens (weighted by 1), so they add across batches, resumes and ranks; the means are
 taken once, at the end. Everything lives in one dict of float64 tensors so a checkpoint is one
-safetensors file and a multi-process reduction is one collective.
+safetensors file and a multi-process reduction is one collective. Which sums exist and how each metric
+comes out of them is ``fastprune.importance.schema``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,19 @@ from __future__ import annotations
 import torch
 
 from fastprune.errors import FastpruneError
+from fastprune.importance.schema import (
+    ALL_TOKENS,
+    LAST_TOKEN,
+    MEAN,
+    MEAN_MINUS,
+    METRICS,
+    ONE_MINUS_NEXT,
+    dims,
+    enabled_metrics,
+)
+
+# Counts of what was measured, kept whatever the metrics.
+_BOOKKEEPING = ("tokens", "sequences", "batches", "skipped_batches", "skipped_tokens")
 
 
 def boundary_stats(hidden: torch.Tensor, weight: torch.Tensor, backend: str | None):
@@ -36,32 +50,27 @@ def _describe_boundary(k: int) -> str:
 class Accumulators:
     """Running sums for a model with ``num_layers`` layers (``num_layers + 1`` boundaries).
 
-    ``loss_blocks``: number of skipped blocks measured by the loss ablation (0: off). ``taylor``: keep
-    per-layer first-order Taylor sums.
+    ``loss_blocks``: number of skipped blocks measured by the loss ablation (0: off). ``options``: the
+    other calibrate options that turn metrics on (``taylor=True``: first-order Taylor sums).
     """
 
-    def __init__(self, num_layers: int, loss_blocks: int = 0, taylor: bool = False):
-        k = num_layers + 1
-        z = lambda *shape: torch.zeros(*shape, dtype=torch.float64)
-        self.sums: dict[str, torch.Tensor] = {
-            "cos_sum": z(k, k),
-            "ang_sum": z(k, k),
-            "norm_sum": z(k),
-            "update_sum": z(k - 1),
-            "weight_sum": z(()),
-            "last_cos_sum": z(k, k),
-            "last_ang_sum": z(k, k),
-            "last_weight_sum": z(()),
-            "tokens": z(()),
-            "sequences": z(()),
-            "batches": z(()),
-            "skipped_batches": z(()),
-            "skipped_tokens": z(()),
-        }
-        if loss_blocks:
-            self.sums.update(loss_base_sum=z(()), loss_skip_sum=z(loss_blocks), loss_count=z(()))
-        if taylor:
-            self.sums["taylor_sum"] = z(num_layers)
+    def __init__(self, num_layers: int, loss_blocks: int = 0, **options: bool):
+        z = lambda shape=(): torch.zeros(shape, dtype=torch.float64)
+        window = num_layers - loss_blocks + 1 if loss_blocks else 1
+        self.metrics = enabled_metrics({**options, "loss_ablation": bool(loss_blocks)})
+        self.sums: dict[str, torch.Tensor] = {}
+        # sum key -> (which boundary statistics it adds, the BoundaryStats field); counts add weight_sum
+        self.per_batch: dict[str, tuple[str, str]] = {}
+        for metric in self.metrics:
+            acc = metric.accumulate
+            if acc.sum is not None:
+                self.sums[acc.sum] = z(dims(metric.shape, num_layers, window))
+            if acc.count is not None:
+                self.sums[acc.count] = z()
+            if acc.needs in (ALL_TOKENS, LAST_TOKEN) and acc.stat is not None:
+                self.per_batch[acc.sum] = (acc.needs, acc.stat)
+                self.per_batch[acc.count] = (acc.needs, "weight_sum")
+        self.sums.update({key: z() for key in _BOOKKEEPING})
         self.num_layers = num_layers
 
     # -- per batch ------------------------------------------------------------------------------------
@@ -89,14 +98,8 @@ class Accumulators:
     ) -> None:
         """Add one batch's sums (``BoundaryStats`` of all tokens and of the last tokens)."""
         s = self.sums
-        s["cos_sum"] += stats.cos_sum.cpu()
-        s["ang_sum"] += stats.ang_sum.cpu()
-        s["norm_sum"] += stats.norm_sum.cpu()
-        s["update_sum"] += stats.update_sum.cpu()
-        s["weight_sum"] += stats.weight_sum.cpu()
-        s["last_cos_sum"] += last_stats.cos_sum.cpu()
-        s["last_ang_sum"] += last_stats.ang_sum.cpu()
-        s["last_weight_sum"] += last_stats.weight_sum.cpu()
+        for key, (needs, field) in self.per_batch.items():
+            s[key] += getattr(stats if needs == ALL_TOKENS else last_stats, field).cpu()
         s["tokens"] += float(stats.weight_sum)
         s["sequences"] += sequences
         s["batches"] += 1
@@ -139,28 +142,20 @@ class Accumulators:
 
 
 def means(sums: dict[str, torch.Tensor]) -> dict:
-    """The reported statistics (plain lists) from summed accumulators."""
-    w, lw = float(sums["weight_sum"]), float(sums["last_weight_sum"])
-    if w <= 0:
+    """The reported statistics (plain lists, in schema order) from summed accumulators.
+
+    A metric is reported when its sums are there (it was enabled); ``FROM_WEIGHTS`` metrics are not
+    summed and are the runner's to add.
+    """
+    if float(sums["weight_sum"]) <= 0:
         raise FastpruneError("no tokens were measured (empty corpus, or every batch was skipped)")
-    cosine = sums["cos_sum"] / w
-    last_cos = sums["last_cos_sum"] / lw
-    n = cosine.shape[0] - 1
-    out = {
-        "cosine": cosine.tolist(),
-        "angular": (sums["ang_sum"] / w).tolist(),
-        "bi": [1.0 - float(cosine[i, i + 1]) for i in range(n)],
-        "cosine_last_token": last_cos.tolist(),
-        "angular_last_token": (sums["last_ang_sum"] / lw).tolist(),
-        "bi_last_token": [1.0 - float(last_cos[i, i + 1]) for i in range(n)],
-        "norms": (sums["norm_sum"] / w).tolist(),
-        "update_ratio": (sums["update_sum"] / w).tolist(),
-    }
-    if "loss_skip_sum" in sums:
-        count = float(sums["loss_count"])
-        base = float(sums["loss_base_sum"]) / count
-        out["loss_base"] = base
-        out["loss_delta"] = [float(v) / count - base for v in sums["loss_skip_sum"]]
-    if "taylor_sum" in sums:
-        out["taylor"] = (sums["taylor_sum"] / w).tolist()
-    return out
+    values: dict[str, torch.Tensor] = {}
+    for metric in METRICS:
+        acc = metric.accumulate
+        if acc.reduce in (MEAN, MEAN_MINUS) and acc.sum in sums:
+            value = sums[acc.sum] / float(sums[acc.count])
+            values[metric.name] = value - values[acc.source] if acc.reduce == MEAN_MINUS else value
+        elif acc.reduce == ONE_MINUS_NEXT and acc.source in values:
+            similarity = values[acc.source]
+            values[metric.name] = 1.0 - torch.diagonal(similarity, offset=1)
+    return {name: value.item() if value.ndim == 0 else value.tolist() for name, value in values.items()}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from fastprune.importance.schema import OPTION_HELP
+
 
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(
@@ -53,13 +55,13 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument(
         "--loss-ablation",
         action="store_true",
-        help="also measure the LM-loss increase when each layer (or --block) is skipped",
+        help=OPTION_HELP["loss_ablation"],
     )
     p.add_argument("--block", type=int, default=1, help="layers per skipped block for --loss-ablation")
     p.add_argument(
         "--taylor",
         action="store_true",
-        help="also first-order Taylor importance (needs a backward pass) and weight magnitudes",
+        help=OPTION_HELP["taylor"],
     )
     p.add_argument(
         "--on-nan",

@@ -45,10 +45,7 @@ def summed_lm_loss(
 
 
 def taylor_scores(adapter: ArchitectureAdapter) -> torch.Tensor:
-    """Per layer, sum over its weights of ``|w * dL/dw|`` from the gradients left by the last backward.
-
-    Gradients are cleared afterwards so the next batch starts from zero.
-    """
+    """Per layer, sum over its weights of ``|w * dL/dw|`` from the gradients left by the last backward."""
     out = torch.zeros(adapter.num_layers, dtype=torch.float64)
     with torch.no_grad():
         for index, layer in enumerate(adapter.layers):
@@ -57,7 +54,6 @@ def taylor_scores(adapter: ArchitectureAdapter) -> torch.Tensor:
                 if param.grad is not None:
                     total += (param.double() * param.grad.double()).abs().sum()
             out[index] = total.cpu()
-    adapter.model.zero_grad(set_to_none=True)
     return out
 
 
@@ -68,3 +64,9 @@ def layer_magnitudes(adapter: ArchitectureAdapter) -> list[float]:
             float(torch.sqrt(sum((p.double() ** 2).sum() for p in layer.parameters())))
             for layer in adapter.layers
         ]
+
+
+# Per-batch sums read off the gradients of one backward (schema needs BACKWARD): sum key -> adapter -> [L].
+GRADIENT_SUMS = {"taylor_sum": taylor_scores}
+# Metrics read off the weights once at the end (schema reduce FROM_WEIGHTS): name -> adapter -> values.
+WEIGHT_METRICS = {"magnitude": layer_magnitudes}

@@ -11,9 +11,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from fastprune.importance.schema import FIGURES, SQUARE, figure_metrics
 from fastprune.utils_io import atomic_write_json
 
-RESULT_FILES = ("importance.json", "heatmap.png", "bi.png")
+RESULT_FILES = ("importance.json", *FIGURES)
 
 
 def _save_figure(fig, path: Path) -> None:
@@ -35,34 +36,36 @@ def _save_figure(fig, path: Path) -> None:
         raise
 
 
-def heatmap_figure(angular: list[list[float]], title: str):
+def heatmap_figure(matrix: list[list[float]], title: str, label: str):
     from matplotlib.figure import Figure
 
-    n = len(angular)
+    n = len(matrix)
     fig = Figure(figsize=(6.4, 5.4))
     ax = fig.add_subplot()
-    im = ax.imshow(angular, cmap="viridis", origin="upper")
+    im = ax.imshow(matrix, cmap="viridis", origin="upper")
     ax.set_xlabel("boundary j (0 = embeddings, l = output of layer l-1)")
     ax.set_ylabel("boundary i")
     ax.set_title(title, fontsize=9)
     step = max(1, n // 16)
     ax.set_xticks(range(0, n, step))
     ax.set_yticks(range(0, n, step))
-    fig.colorbar(im, ax=ax, label="mean arccos(cos)/pi")
+    fig.colorbar(im, ax=ax, label=label)
     return fig
 
 
-def bi_figure(bi: list[float], bi_last: list[float], title: str):
+def bars_figure(series: dict[str, list[float]], title: str, ylabel: str):
+    """Side-by-side bars per layer, one colour per metric (legend: the metric's label)."""
     import numpy as np
     from matplotlib.figure import Figure
 
-    x = np.arange(len(bi))
-    fig = Figure(figsize=(max(6.4, 0.22 * len(bi) + 2), 3.8))
+    width = 0.8 / len(series)
+    x = np.arange(len(next(iter(series.values()))))
+    fig = Figure(figsize=(max(6.4, 0.22 * len(x) + 2), 3.8))
     ax = fig.add_subplot()
-    ax.bar(x - 0.2, bi, width=0.4, label="BI (all tokens)")
-    ax.bar(x + 0.2, bi_last, width=0.4, label="BI (last token)")
+    for k, (label, values) in enumerate(series.items()):
+        ax.bar(x - 0.4 + width * (k + 0.5), values, width=width, label=label)
     ax.set_xlabel("layer")
-    ax.set_ylabel("1 - cos(h_l, h_l+1)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend()
     return fig
@@ -76,11 +79,18 @@ def write_results(out: Path, importance: dict, plots: bool = True) -> None:
 
 
 def write_plots(out: Path, importance: dict) -> None:
+    """Every schema figure whose metrics the file holds (a square metric as a heatmap, others as bars)."""
     title = f"{importance['model']}: {importance['tokens']:,} tokens"
-    _save_figure(heatmap_figure(importance["angular"], f"angular distance, {title}"), out / "heatmap.png")
-    _save_figure(
-        bi_figure(importance["bi"], importance["bi_last_token"], f"block influence, {title}"), out / "bi.png"
-    )
+    for name, (figure_title, axis_label) in FIGURES.items():
+        metrics = [m for m in figure_metrics(name) if importance.get(m.name) is not None]
+        if not metrics:
+            continue
+        if metrics[0].shape == SQUARE:
+            fig = heatmap_figure(importance[metrics[0].name], f"{figure_title}, {title}", axis_label)
+        else:
+            fig = bars_figure({m.label: importance[m.name] for m in metrics}, f"{figure_title}, {title}",
+                              axis_label)
+        _save_figure(fig, out / name)
 
 
 def remove_results(out: Path) -> None:

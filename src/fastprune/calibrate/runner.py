@@ -22,16 +22,17 @@ from fastprune.calibrate.accumulators import Accumulators, boundary_stats, means
 from fastprune.calibrate.capture import BoundaryCapture
 from fastprune.calibrate.distributed import DistContext, init_from_env
 from fastprune.calibrate.extras import (
+    GRADIENT_SUMS,
+    WEIGHT_METRICS,
     ablation_blocks,
-    layer_magnitudes,
     loss_ablation,
     summed_lm_loss,
-    taylor_scores,
 )
 from fastprune.calibrate.report import remove_results, write_results
 from fastprune.calibrate.state import check_same_run, load_state, save_state, state_dir
 from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, batches
 from fastprune.errors import FastpruneError
+from fastprune.importance.schema import BACKWARD, FROM_WEIGHTS, LOSS_ABLATION, OPTION_HELP, enabled_metrics
 from fastprune.models.fingerprint import model_fingerprint
 
 
@@ -53,7 +54,7 @@ class CalibrationConfig:
 
     def settings(self, source: TextSource) -> dict:
         """What must not change between a run and its resume (recorded in every output)."""
-        keep = ("seq_len", "batch_size", "pack", "max_tokens", "loss_ablation", "block", "taylor")
+        keep = ("seq_len", "batch_size", "pack", "max_tokens", "block", *OPTION_HELP)
         out = {k: v for k, v in asdict(self).items() if k in keep}
         out["data"] = source.describe()
         return out
@@ -74,6 +75,11 @@ class CalibrationConfig:
                 f"--seq-len {self.seq_len} is longer than the model's context ({ctx} tokens); "
                 f"use --seq-len {ctx} or less"
             )
+
+
+def _metric_options(config: CalibrationConfig) -> dict[str, bool]:
+    """The options that turn metrics on (the schema's ``enabled_by``), as ``config`` sets them."""
+    return {option: bool(getattr(config, option)) for option in OPTION_HELP}
 
 
 def _versions() -> dict:
@@ -100,33 +106,36 @@ class _Pass:
         self.capture = BoundaryCapture(self.adapter, max_tokens, loaded.dtype, self.device)
         self.weight = torch.ones(max_tokens, dtype=torch.float32, device=self.device)
         self.decoder = getattr(loaded.model, "base_model", loaded.model)
+        # the passes the enabled metrics need beyond the plain forward that feeds the boundary statistics
+        self.backward = any(m.accumulate.needs == BACKWARD for m in acc.metrics)
+        self.ablation = any(m.accumulate.needs == LOSS_ABLATION for m in acc.metrics)
         self.runner = None
-        if config.loss_ablation:
+        if self.ablation:
             from fastprune.models.layer_runner import LayerRunner
 
             self.runner = LayerRunner(loaded)
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, fwd_mask) -> dict[str, torch.Tensor]:
         extra: dict[str, torch.Tensor] = {}
-        cfg = self.config
-        if cfg.taylor:
+        if self.backward:
             with torch.enable_grad():
                 logits = self.loaded.model(input_ids=ids, attention_mask=fwd_mask, use_cache=False).logits
                 summed_lm_loss(logits, ids, mask).backward()
             del logits
-            extra["taylor_sum"] = taylor_scores(self.adapter)
-        if cfg.loss_ablation:
-            # The trace's forward fills the buffer unless Taylor's forward already did; the ablation runs
-            # must not overwrite it.
-            self.capture.enabled = not cfg.taylor
+            extra.update({key: f(self.adapter) for key, f in GRADIENT_SUMS.items() if key in self.acc.sums})
+            self.loaded.model.zero_grad(set_to_none=True)  # the next batch starts from zero
+        if self.ablation:
+            # The trace's forward fills the buffer unless the backward's forward already did; the ablation
+            # runs must not overwrite it.
+            self.capture.enabled = not self.backward
             try:
                 trace = self.runner.capture(ids, fwd_mask)
                 self.capture.enabled = False
-                extra.update(loss_ablation(self.runner, trace, ids, mask, cfg.block))
+                extra.update(loss_ablation(self.runner, trace, ids, mask, self.config.block))
             finally:
                 self.capture.enabled = True
             del trace
-        if not (cfg.taylor or cfg.loss_ablation):
+        if not (self.backward or self.ablation):
             with torch.no_grad():
                 self.decoder(input_ids=ids, attention_mask=fwd_mask, use_cache=False)
         return extra
@@ -170,8 +179,9 @@ def _record(loaded, config, totals: dict, meta_base: dict, position: dict, extra
         "truncated_examples": int(position["truncated"]),
         **means(totals),
     }
-    if config.taylor:
-        importance["magnitude"] = layer_magnitudes(loaded.adapter)
+    for metric in enabled_metrics(_metric_options(config)):
+        if metric.accumulate.reduce == FROM_WEIGHTS:
+            importance[metric.name] = WEIGHT_METRICS[metric.name](loaded.adapter)
     importance["settings"] = {
         **meta_base["settings"],
         **extra_settings,
@@ -237,7 +247,7 @@ def calibrate(
         acc = Accumulators(
             num_layers,
             ablation_blocks(num_layers, config.block) if config.loss_ablation else 0,
-            config.taylor,
+            **_metric_options(config),
         )
         position, batches_done = StreamPosition(), 0
         if saved is not None:

@@ -17,6 +17,7 @@ from fastprune.evaluate import (
     too_small,
     with_interval,
 )
+from fastprune.importance.schema import FIGURES, REDUNDANT, get_metric
 from fastprune.pipeline.config import RunConfig
 from fastprune.pipeline.manifest import Manifest
 from fastprune.pipeline.steps import Step
@@ -211,6 +212,15 @@ def plot_contrast(kept: dict[str, dict[str, float]], path: Path,
     return True
 
 
+def _ranked_by(metric: str | None) -> str:
+    """How the strategy ranked layers, in the schema's words (empty for strategies that read no metric)."""
+    spec = get_metric(metric) if metric else None
+    if spec is None:
+        return ""
+    end = "highest" if spec.direction == REDUNDANT else "lowest"
+    return f" by `{metric}`, the {end} dropped: {spec.help}"
+
+
 def _pruning_section(run_dir: Path, steps: list[Step]) -> list[str]:
     lines = []
     for step in steps:
@@ -220,7 +230,8 @@ def _pruning_section(run_dir: Path, steps: list[Step]) -> list[str]:
         cfg = json.loads(cfg_path.read_text())
         block = cfg.get("fastprune", {})
         lines.append(f"- **{step.label}**: removed layers {block.get('removed_layers')} of "
-                     f"{block.get('original_num_layers')} ({block.get('strategy')}); "
+                     f"{block.get('original_num_layers')} ({block.get('strategy')}"
+                     f"{_ranked_by(block.get('metric'))}); "
                      f"{cfg.get('num_hidden_layers')} layers left -> `{step.output.relative_to(run_dir)}`")
     return lines
 
@@ -271,13 +282,13 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
     lines = [f"# fastprune study: {config.model}", "",
              f"Written {time.strftime('%Y-%m-%d %H:%M:%S')}; stages: {', '.join(config.stages)}; "
              f"pruning ratios {config.prune.ratios} ({config.prune.strategy}).", ""]
-    if (run_dir / "calibrate" / "heatmap.png").is_file():
+    figures = [(title, name) for name, (title, _) in FIGURES.items() if (run_dir / "calibrate" / name).is_file()]
+    if figures:
         lines += ["## Layer similarity", "",
                   f"Calibrated on `{config.calibrate.data}` ({config.calibrate.max_tokens} tokens max, "
-                  f"sequences of {config.calibrate.seq_len}).", "",
-                  "![angular distance](calibrate/heatmap.png)", ""]
-        if (run_dir / "calibrate" / "bi.png").is_file():
-            lines += ["![block influence](calibrate/bi.png)", ""]
+                  f"sequences of {config.calibrate.seq_len}).", ""]
+        for title, name in figures:
+            lines += [f"![{title}](calibrate/{name})", ""]
     prune_lines = _pruning_section(run_dir, steps)
     if prune_lines:
         lines += ["## Pruned layers", "", *prune_lines, ""]

@@ -10,7 +10,8 @@ import importlib
 
 _EXPORTS = {
     "choose_layers": "api", "prune_and_save": "api",
-    "Importance": "importance", "check_matches_model": "importance", "load_importance": "importance",
+    "Importance": "fastprune.importance", "check_matches_model": "fastprune.importance",
+    "load_importance": "fastprune.importance",
     "LMLossScorer": "iterative", "ModelScorer": "iterative", "Scorer": "iterative", "calibration_batches": "iterative",
     "iterative_select": "iterative",
     "STRATEGIES": "select",
@@ -24,4 +25,5 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'fastprune.prune' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"fastprune.prune.{_EXPORTS[name]}"), name)
+    module = _EXPORTS[name]
+    return getattr(importlib.import_module(module if "." in module else f"fastprune.prune.{module}"), name)

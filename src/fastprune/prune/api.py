@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
+from fastprune.importance.reader import Importance, check_matches_model
+from fastprune.importance.schema import DEFAULT_METRIC
 from fastprune.models.layer_runner import LayerRunner
 from fastprune.models.surgery import normalize_layers, prune_model
 from fastprune.prune.checkpoint import check_output_dir, write_checkpoint
-from fastprune.prune.importance import Importance, check_matches_model
 from fastprune.prune.iterative import LMLossScorer, Scorer, calibration_batches, iterative_select
 from fastprune.prune.select import (
     STRATEGIES,
@@ -27,7 +28,7 @@ from fastprune.prune.select import (
 from fastprune.prune.summary import pruning_summary
 from fastprune.prune.verify import make_probe, skipped_reference_logits, verify_checkpoint
 
-NEEDS_IMPORTANCE = {"block": "angular", "bi": "bi"}
+NEEDS_IMPORTANCE = DEFAULT_METRIC  # strategy -> the metric it ranks by without --metric
 
 
 def choose_layers(
@@ -62,7 +63,7 @@ def choose_layers(
     if importance is not None:
         check_matches_model(importance, loaded.model)
     if metric is not None and strategy not in NEEDS_IMPORTANCE:
-        raise FastpruneError(f"--metric applies to --strategy block or bi, not {strategy!r}")
+        raise FastpruneError(f"--metric applies to --strategy {' or '.join(NEEDS_IMPORTANCE)}, not {strategy!r}")
     if strategy == "explicit":
         if layers is None or drop is not None or ratio is not None:
             raise FastpruneError("strategy 'explicit' takes --layers LIST (and no --drop/--ratio)")
@@ -73,10 +74,10 @@ def choose_layers(
     n = resolve_count(num_layers, drop, ratio)
     extra: dict = {}
     if strategy == "block":
-        metric = metric or "angular"
+        metric = metric or DEFAULT_METRIC[strategy]
         chosen = select_block(importance, n, metric)
     elif strategy == "bi":
-        metric = metric or "bi"
+        metric = metric or DEFAULT_METRIC[strategy]
         chosen = select_lowest(importance, n, metric)
     elif strategy == "reverse":
         chosen = select_reverse(num_layers, n)

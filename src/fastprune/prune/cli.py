@@ -9,9 +9,11 @@ import json
 import sys
 
 from fastprune.errors import FastpruneError
+from fastprune.importance.schema import metric_option_help, rankable_names
 
 STRATEGY_HELP = (
-    "block: contiguous n-block with the smallest angular distance; bi: n lowest block influence; "
+    "block: the least important contiguous n-block (by default the smallest angular distance); "
+    "bi: the n least important layers by --metric (by default the lowest block influence); "
     "reverse: the n layers before the last; iterative: greedy search on LM loss of --calib-data; "
     "explicit: --layers"
 )
@@ -27,8 +29,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     how_many.add_argument("--drop", type=int, help="number of layers to remove")
     how_many.add_argument("--ratio", type=float, help="fraction of layers to remove (rounded)")
     how_many.add_argument("--layers", help="explicit comma-separated indices, negatives count from the end")
-    p.add_argument("--metric",
-                   help="block: angular|angular_last_token; bi: bi|bi_last_token|update_ratio|loss_delta")
+    p.add_argument("--metric", choices=rankable_names(), metavar="METRIC", help=metric_option_help())
     p.add_argument("--allow-first", action="store_true", help="iterative: let layer 0 be removed")
     p.add_argument("--out", help="output checkpoint directory (required unless --dry-run)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -55,10 +56,10 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 
 def run(args) -> int:
+    from fastprune.importance.reader import load_importance
     from fastprune.models import load_model
     from fastprune.prune.api import choose_layers, prune_and_save
     from fastprune.prune.checkpoint import check_output_dir
-    from fastprune.prune.importance import load_importance
     from fastprune.prune.summary import format_summary, pruning_summary
 
     if not args.dry_run and not args.out:

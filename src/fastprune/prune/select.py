@@ -6,14 +6,13 @@ sorted, non-negative layer indices; validation of the final list is ``surgery.no
 
 from __future__ import annotations
 
+import math
+
 from fastprune.errors import FastpruneError
-from fastprune.prune.importance import Importance, finite_or_inf
+from fastprune.importance.reader import Importance, finite_or_inf
+from fastprune.importance.schema import DEFAULT_METRIC, REDUNDANT, SQUARE, WINDOWS, get_metric, metrics_for
 
 STRATEGIES = ("block", "bi", "reverse", "iterative", "explicit")
-# Per-layer metrics where a low value means "this layer changes little": the n lowest are removed.
-LAYER_METRICS = ("bi", "bi_last_token", "update_ratio", "loss_delta")
-# (L+1)x(L+1) distance matrices for the block strategy: entry [l][l+n] is how far n layers move the state.
-BLOCK_METRICS = ("angular", "angular_last_token")
 
 
 def resolve_count(num_layers: int, drop: int | None = None, ratio: float | None = None) -> int:
@@ -48,29 +47,51 @@ def parse_layer_list(text: str) -> list[int]:
         raise FastpruneError(f"--layers {text!r}: every entry must be an integer ({exc})") from exc
 
 
-def select_block(importance: Importance, n: int, metric: str = "angular") -> list[int]:
-    """The contiguous block ``l..l+n-1`` with the smallest distance between its input and its output."""
-    if metric not in BLOCK_METRICS:
+def _usable(importance: Importance, strategy: str, metric: str, n: int):
+    """The metric's schema entry and values, once it is known that ``strategy`` can rank by it."""
+    spec = get_metric(metric)
+    if spec is None or strategy not in spec.strategies:
         raise FastpruneError(
-            f"--metric {metric!r} does not apply to block; use one of {', '.join(BLOCK_METRICS)}"
+            f"--metric {metric!r} does not apply to {strategy}; use one of {', '.join(metrics_for(strategy))}"
         )
-    distance = importance.metric(metric)
+    values = importance.metric(metric)
+    if spec.shape == WINDOWS:
+        window, wanted = importance.window, 1 if strategy == "bi" else n
+        if window != wanted:
+            how = "single layers" if strategy == "bi" else f"{n}-layer blocks"
+            raise FastpruneError(
+                f"{importance.path}: {metric!r} was measured on {window}-layer blocks (calibrate --block "
+                f"{window}), but --strategy {strategy} with {n} layers ranks {how}; recalibrate with "
+                f"--block {wanted}" + (f", or use --strategy block --drop {window}" if strategy == "bi" else "")
+            )
+    return spec, values
+
+
+def _rank_key(value, direction: str | None) -> float:
+    """Sort key where the first candidates are the ones to remove; missing values sort last."""
+    value = finite_or_inf(value)
+    return -value if direction == REDUNDANT and not math.isinf(value) else value
+
+
+def select_block(importance: Importance, n: int, metric: str = DEFAULT_METRIC["block"]) -> list[int]:
+    """The contiguous block ``l..l+n-1`` that is least important by ``metric``: for a boundary-to-boundary
+    matrix the entry between its input and its output ([l][l+n]), for a block metric its own value."""
+    spec, values = _usable(importance, "block", metric, n)
     num_layers = importance.num_layers
-    scores = [(finite_or_inf(distance[start][start + n]), start) for start in range(num_layers - n + 1)]
+    starts = range(num_layers - n + 1)
+    raw = [values[start][start + n] if spec.shape == SQUARE else values[start] for start in starts]
+    scores = [(_rank_key(value, spec.direction), start) for start, value in zip(starts, raw, strict=True)]
     best, start = min(scores)
     if best == float("inf"):
-        raise FastpruneError(f"{importance.path}: every {n}-layer block has a missing {metric!r} distance")
+        raise FastpruneError(f"{importance.path}: every {n}-layer block has a missing {metric!r} value")
     return list(range(start, start + n))
 
 
-def select_lowest(importance: Importance, n: int, metric: str = "bi") -> list[int]:
-    """The ``n`` layers with the lowest per-layer ``metric`` (ties broken by the lower index)."""
-    if metric not in LAYER_METRICS:
-        raise FastpruneError(
-            f"--metric {metric!r} does not apply to bi; use one of {', '.join(LAYER_METRICS)}"
-        )
-    values = importance.metric(metric)
-    ranked = sorted(range(len(values)), key=lambda i: (finite_or_inf(values[i]), i))
+def select_lowest(importance: Importance, n: int, metric: str = DEFAULT_METRIC["bi"]) -> list[int]:
+    """The ``n`` least important layers by a per-layer ``metric``: the lowest values, or the highest where
+    a high value means redundant (ties broken by the lower index)."""
+    spec, values = _usable(importance, "bi", metric, n)
+    ranked = sorted(range(len(values)), key=lambda i: (_rank_key(values[i], spec.direction), i))
     chosen = ranked[:n]
     if any(finite_or_inf(values[i]) == float("inf") for i in chosen):
         raise FastpruneError(f"{importance.path}: fewer than {n} layers have a finite {metric!r}")

@@ -1,8 +1,8 @@
 """Reading ``importance.json`` (written by ``fastprune calibrate``) and checking it belongs to the model.
 
-Only the shape of what a strategy reads is checked here; the statistics themselves are the calibrate
-stage's business. A file computed on another model is refused by layer count and, when the file carries
-one, by the weight fingerprint (``fastprune.models.fingerprint``).
+Each metric is checked against its shape in ``fastprune.importance.schema``; the statistics themselves
+are the calibrate stage's business. A file computed on another model is refused by layer count and, when
+the file carries one, by the weight fingerprint (``fastprune.models.fingerprint``).
 """
 
 from __future__ import annotations
@@ -13,15 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
+from fastprune.importance.schema import SCALAR, SQUARE, WINDOWS, expected_length, get_metric, metric_names
 from fastprune.models.fingerprint import fingerprint_mismatches, model_fingerprint
 from fastprune.utils_io import sha256_file
-
-# metric -> expected shape, as a function of the layer count L ("square": (L+1)x(L+1), "layers": L)
-METRIC_SHAPES = {
-    "cosine": "square", "angular": "square", "cosine_last_token": "square", "angular_last_token": "square",
-    "bi": "layers", "bi_last_token": "layers", "update_ratio": "layers", "norms": "boundaries",
-    "loss_delta": "layers",
-}
 
 
 @dataclass
@@ -34,30 +28,46 @@ class Importance:
     def num_layers(self) -> int:
         return int(self.data["num_layers"])
 
+    @property
+    def window(self) -> int:
+        """Layers per skipped block of the loss ablation (calibrate --block; 1 when not recorded)."""
+        block = (self.data.get("settings") or {}).get("block", 1)
+        return block if isinstance(block, int) and block >= 1 else 1
+
+    def present(self) -> list[str]:
+        """The schema metrics this file holds."""
+        return [name for name in metric_names() if self.data.get(name) is not None]
+
     def metric(self, name: str):
         """The metric ``name`` validated against the layer count; a clear error when it is missing."""
+        spec = get_metric(name)
+        if spec is None:
+            raise FastpruneError(f"unknown metric {name!r}; the metrics are: {', '.join(metric_names())}")
         if name not in self.data or self.data[name] is None:
-            have = sorted(k for k in METRIC_SHAPES if self.data.get(k) is not None)
+            how = f"'fastprune calibrate {spec.flag}'" if spec.flag else "'fastprune calibrate'"
             raise FastpruneError(
-                f"{self.path} has no {name!r} metric (it has: {', '.join(have) or 'none'}); "
-                f"re-run 'fastprune calibrate' with that metric or pick another --strategy/--metric"
+                f"{self.path} has no {name!r} metric (it has: {', '.join(sorted(self.present())) or 'none'}); "
+                f"re-run {how} to compute it or pick another --strategy/--metric"
             )
         value = self.data[name]
         n = self.num_layers
-        shape = METRIC_SHAPES.get(name, "layers")
-        if shape == "square":
-            ok = isinstance(value, list) and len(value) == n + 1 and all(
-                isinstance(row, list) and len(row) == n + 1 for row in value
+        size = expected_length(spec.shape, n, self.window)
+        if spec.shape == SCALAR:
+            ok = isinstance(value, (int, float))
+            expected = "a number"
+        elif spec.shape == SQUARE:
+            ok = isinstance(value, list) and len(value) == size and all(
+                isinstance(row, list) and len(row) == size for row in value
             )
-            expected = f"a {n + 1}x{n + 1} matrix"
+            expected = f"a {size}x{size} matrix"
         else:
-            size = n + 1 if shape == "boundaries" else n
             ok = isinstance(value, list) and len(value) == size and all(
                 x is None or isinstance(x, (int, float)) for x in value
             )
             expected = f"a list of {size} numbers"
         if not ok:
-            raise FastpruneError(f"{self.path}: metric {name!r} should be {expected} for {n} layers")
+            detail = f" measured on {self.window}-layer blocks" if spec.shape == WINDOWS else ""
+            raise FastpruneError(f"{self.path}: metric {name!r} should be {expected} for {n} layers{detail}")
         return value
 
 

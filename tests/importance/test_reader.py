@@ -7,7 +7,7 @@ import json
 import pytest
 
 from fastprune.errors import FastpruneError
-from fastprune.prune.importance import check_matches_model, load_importance
+from fastprune.importance.reader import check_matches_model, load_importance
 from fastprune.utils_io import sha256_file
 
 
@@ -62,3 +62,30 @@ def test_partial_fingerprint_uses_what_the_file_has(tiny, importance_file):
     path = importance_file(loaded, name="x.json", fingerprint={"architecture": "LlamaForCausalLM"})
     with pytest.raises(FastpruneError, match="architecture"):
         check_matches_model(load_importance(path), loaded.model)
+
+
+def test_every_schema_shape_is_checked(tiny, importance_file):
+    loaded = tiny("llama", layers=4)
+    good = {"taylor": [1.0, 2.0, 3.0, 4.0], "loss_base": 2.5, "loss_delta": [0.1, 0.2, 0.3],
+            "settings": {"block": 2}, "norms": [1.0] * 5}
+    imp = load_importance(importance_file(loaded, **good))
+    assert imp.window == 2 and imp.metric("loss_delta") == [0.1, 0.2, 0.3]  # 4 - 2 + 1 blocks
+    assert imp.metric("loss_base") == 2.5 and len(imp.metric("norms")) == 5
+    bad = {"taylor": [1.0, 2.0], "loss_base": [2.5], "loss_delta": [0.1] * 4, "norms": [1.0] * 4}
+    imp = load_importance(importance_file(loaded, name="bad.json", settings={"block": 2}, **bad))
+    for name, message in [("taylor", "list of 4 numbers"), ("loss_base", "a number"),
+                          ("loss_delta", "list of 3 numbers for 4 layers measured on 2-layer blocks"),
+                          ("norms", "list of 5 numbers")]:
+        with pytest.raises(FastpruneError, match=message):
+            imp.metric(name)
+
+
+def test_a_missing_metric_names_the_calibrate_flag(tiny, importance_file):
+    imp = load_importance(importance_file(tiny("llama", layers=4)))
+    with pytest.raises(FastpruneError, match="no 'taylor' metric.*'fastprune calibrate --taylor'"):
+        imp.metric("taylor")
+    with pytest.raises(FastpruneError, match="no 'loss_delta' metric.*calibrate --loss-ablation"):
+        imp.metric("loss_delta")
+    with pytest.raises(FastpruneError, match="unknown metric 'nope'.*angular"):
+        imp.metric("nope")
+    assert set(imp.present()) == {"cosine", "angular", "bi", "norms"}
