@@ -31,14 +31,6 @@ TOOLS = {
 }
 
 
-def _not_built(name: str):
-    def run(_args) -> int:
-        print(f"error: 'fastprune {name}' is not built yet in fastprune {__version__}", file=sys.stderr)
-        return 2
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fastprune",
@@ -51,16 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "Also accepted after the command, and as 'threads' in a run config")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="stages and tools")
     for name, (module_name, help_text) in {**STAGES, **TOOLS}.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if not (exc.name and module_name.startswith(exc.name)):
-                raise
-            stage = sub.add_parser(name, help=f"{help_text} (not built yet)", add_help=True)
-            stage.add_argument("rest", nargs=argparse.REMAINDER)
-            stage.set_defaults(func=_not_built(name))
-            continue
-        module.register(sub, name, help_text)
+        importlib.import_module(module_name).register(sub, name, help_text)
     # The same option after the command (`fastprune calibrate ... --threads 2`); SUPPRESS keeps a value
     # given before the command when it is not repeated after it.
     for stage in sub.choices.values():
