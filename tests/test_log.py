@@ -35,7 +35,7 @@ def test_configure_keeps_one_handler_and_sets_the_level():
     logger = logging.getLogger("fastprune")
     for verbosity, level in [(log.QUIET, logging.WARNING), (log.VERBOSE, logging.DEBUG), (log.DEFAULT, logging.INFO)]:
         log.configure(verbosity)
-        assert logger.level == level
+        assert logger.level == level and log.configured() == verbosity
     assert sum(isinstance(h, log.StderrHandler) for h in logger.handlers) == 1
     with pytest.raises(ValueError, match="verbosity"):
         log.configure(2)
@@ -107,6 +107,8 @@ def test_quiet_turns_every_stages_progress_bars_off(monkeypatch, argv, name, off
     monkeypatch.setattr(module, "run", lambda args: seen.update(vars(args)) or 0)
     assert main(argv) == 0 and seen[name] is not off
     assert main(["-q", *argv]) == 0 and seen[name] is off
+    log.configure(log.QUIET)  # as `fastprune -q run` leaves it for the stages it runs
+    assert main(argv, raise_errors=True) == 0 and seen[name] is off
 
 
 def test_a_command_run_by_fastprune_run_keeps_the_runs_level(capsys):

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None, raise_errors: bool = False) -> int:
     # A command that `fastprune run` runs keeps the run's level unless it names one itself.
     if verbosity is not None or not raise_errors:
         log_setup.configure(log_setup.DEFAULT if verbosity is None else verbosity)
-    if verbosity == log_setup.QUIET:
+    if log_setup.configured() == log_setup.QUIET:  # -q here, or on the `fastprune run` that runs this
         for name, off in PROGRESS_OFF.items():
             if hasattr(args, name):
                 setattr(args, name, off)

@@ -35,12 +35,22 @@ class StderrHandler(logging.StreamHandler):
         pass
 
 
+_configured: int | None = None
+
+
 def configure(verbosity: int = DEFAULT) -> None:
     """Show ``fastprune`` messages at ``verbosity`` (QUIET, DEFAULT or VERBOSE) on stderr; calling it again
     only changes the level (one handler however often it is called)."""
+    global _configured
     if verbosity not in LEVELS:
         raise ValueError(f"verbosity must be one of {sorted(LEVELS)}, not {verbosity!r}")
     logger = logging.getLogger(ROOT)
     if not any(isinstance(h, StderrHandler) for h in logger.handlers):
         logger.addHandler(StderrHandler())
     logger.setLevel(LEVELS[verbosity])
+    _configured = verbosity
+
+
+def configured() -> int | None:
+    """The verbosity ``configure`` set last; None when nothing configured fastprune's logging."""
+    return _configured
