@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None, raise_errors: bool = False) -> int:
         # Before any stage imports torch: the OpenMP runtime reads its wait policy once, at start-up.
         args.threads = threads_setting.parse_threads(args.threads)
         threads = threads_setting.apply_threads(args.threads)
-        logger.debug(f"fastprune {__version__} {args.command}: {threads} CPU threads")
+        logger.debug(f"fastprune {__version__} {args.command}, CPU threads: {threads}")
         return int(args.func(args) or 0)
     except FastpruneError as exc:
         if raise_errors:
