@@ -60,3 +60,12 @@ def _threads_for_model_size(request):
         os.environ.pop("OMP_NUM_THREADS", None)
     else:
         os.environ["OMP_NUM_THREADS"] = env
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging():
+    """Messages print as under the command line (fastprune.log at its default level), also where a test
+    calls a stage's function directly; reset for every test, so one test's -q does not quiet the next."""
+    from fastprune import log
+
+    log.configure(log.DEFAULT)

@@ -1,6 +1,6 @@
 // Element types understood by every native kernel, and their conversion to float.
 //
-// The codes are part of the Python <-> native ABI (fastprune/ops/_native.py mirrors them), so they
+// The codes are part of the Python <-> native ABI (fastprune/ops/native.py mirrors them), so they
 // never change meaning; new types get new codes.
 //
 // The helpers are `static inline` on purpose: the CPU kernels are compiled several times with

@@ -1,6 +1,6 @@
 // pybind11 module fastprune._native_cpu. Deliberately libtorch-free: tensors cross as data pointers
 // (integers), shapes, element strides and a dtype code, so the module builds in seconds and works with
-// any torch version. fastprune/ops/_native.py is the only caller.
+// any torch version. Python reaches it only through fastprune/ops/native.py.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 

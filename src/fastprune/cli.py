@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from fastprune import __version__
+from fastprune import log as log_setup
 from fastprune import threads as threads_setting
 from fastprune.errors import FastpruneError
+
+logger = logging.getLogger(__name__)
 
 # stage name -> (module providing register(subparsers), one-line help)
 STAGES = {
@@ -29,14 +33,23 @@ TOOLS = {
     "env": ("fastprune.tools.env", "versions, devices and which native kernels were built"),
     "info": ("fastprune.tools.info", "architecture, layers, parameters and bytes of a model"),
 }
+VERBOSITY = {
+    ("-v", "--verbose"): (log_setup.VERBOSE, "debug messages too; also accepted after the command"),
+    ("-q", "--quiet"): (log_setup.QUIET, "warnings and errors only: no progress messages or bars; also accepted "
+                                         "after the command"),
+}
+# How each stage that has a progress-bar switch spells "off" (argument name -> value); -q sets it.
+PROGRESS_OFF = {"progress": False, "no_progress": True, "quiet": True}
 
 
-def _not_built(name: str):
-    def run(_args) -> int:
-        print(f"error: 'fastprune {name}' is not built yet in fastprune {__version__}", file=sys.stderr)
-        return 2
-
-    return run
+def _add_verbosity(parser: argparse.ArgumentParser, default, show_help: bool) -> None:
+    group = parser.add_mutually_exclusive_group()
+    for flags, (value, help_text) in VERBOSITY.items():
+        # A stage's own option of the same spelling (prune's --quiet: no progress bars) keeps its meaning.
+        free = [f for f in flags if f not in parser._option_string_actions]
+        if free:
+            group.add_argument(*free, dest="verbosity", action="store_const", const=value, default=default,
+                               help=help_text if show_help else argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,22 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CPU threads for torch and the native kernels (default auto: the usable cores "
                              "minus the other tasks runnable at start-up, at least 1; OMP_NUM_THREADS if set). "
                              "Also accepted after the command, and as 'threads' in a run config")
+    _add_verbosity(parser, None, show_help=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="stages and tools")
     for name, (module_name, help_text) in {**STAGES, **TOOLS}.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if not (exc.name and module_name.startswith(exc.name)):
-                raise
-            stage = sub.add_parser(name, help=f"{help_text} (not built yet)", add_help=True)
-            stage.add_argument("rest", nargs=argparse.REMAINDER)
-            stage.set_defaults(func=_not_built(name))
-            continue
-        module.register(sub, name, help_text)
+        importlib.import_module(module_name).register(sub, name, help_text)
     # The same option after the command (`fastprune calibrate ... --threads 2`); SUPPRESS keeps a value
     # given before the command when it is not repeated after it.
     for stage in sub.choices.values():
         stage.add_argument("--threads", default=argparse.SUPPRESS, metavar="N", help=argparse.SUPPRESS)
+        _add_verbosity(stage, argparse.SUPPRESS, show_help=False)
     return parser
 
 
@@ -75,10 +81,19 @@ def main(argv: list[str] | None = None, raise_errors: bool = False) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    verbosity = getattr(args, "verbosity", None)
+    # A command that `fastprune run` runs keeps the run's level unless it names one itself.
+    if verbosity is not None or not raise_errors:
+        log_setup.configure(log_setup.DEFAULT if verbosity is None else verbosity)
+    if log_setup.configured() == log_setup.QUIET:  # -q here, or on the `fastprune run` that runs this
+        for name, off in PROGRESS_OFF.items():
+            if hasattr(args, name):
+                setattr(args, name, off)
     try:
         # Before any stage imports torch: the OpenMP runtime reads its wait policy once, at start-up.
         args.threads = threads_setting.parse_threads(args.threads)
-        threads_setting.apply_threads(args.threads)
+        threads = threads_setting.apply_threads(args.threads)
+        logger.debug(f"fastprune {__version__} {args.command}, CPU threads: {threads}")
         return int(args.func(args) or 0)
     except FastpruneError as exc:
         if raise_errors:

@@ -79,10 +79,6 @@ def add_speedups(rows: list[dict], noise_reasons: list[str], max_interval_width:
             row["engine_vs_hf_decode"] = versus[fastest]["value"]
 
 
-def flag_text(row: dict) -> str:
-    return "" if row.get("reliable", True) else "UNRELIABLE"
-
-
 def reasons_lines(rows: list[dict]) -> list[str]:
     """One line per flagged ratio: which row, which phase, and why."""
     lines = []

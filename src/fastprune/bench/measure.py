@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from fastprune.bench.timing import peak_memory, reset_peak_memory, summarize, time_call
+from fastprune.bench.timing import summarize, time_call
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,6 @@ def one_sample(run: Callable[[int], object], point: BenchPoint, device: torch.de
     return time_call(lambda: run(1), device), time_call(lambda: run(point.new_tokens), device)
 
 
-def measure_samples(run: Callable[[int], object], point: BenchPoint, device: torch.device, warmup: int = 1,
-                    repeats: int = 3) -> tuple[list[float], list[float]]:
-    """(time-to-first-token seconds, seconds for ``new_tokens``) of each repeat, after ``warmup`` rounds."""
-    warm_up(run, point, device, warmup)
-    pairs = [one_sample(run, point, device) for _ in range(repeats)]
-    return [p[0] for p in pairs], [p[1] for p in pairs]
-
-
 def decode_steps(ttft: list[float], total: list[float], point: BenchPoint) -> list[float]:
     """Seconds per decode step of each paired sample: (t_N - t_1) / (N - 1)."""
     steps = max(point.new_tokens - 1, 1)
@@ -119,7 +111,7 @@ def decode_steps(ttft: list[float], total: list[float], point: BenchPoint) -> li
 
 
 def summarize_point(ttft: list[float], total: list[float], point: BenchPoint) -> dict:
-    """Prefill and decode-step timings (median, p10, p90, CV) from paired samples of ``measure_samples``."""
+    """Prefill and decode-step timings (median, p10, p90, CV) from paired ``one_sample`` results."""
     from fastprune.bench.stats import coefficient_of_variation
 
     decode_step = decode_steps(ttft, total, point)
@@ -134,11 +126,3 @@ def summarize_point(ttft: list[float], total: list[float], point: BenchPoint) ->
         "decode_tokens_per_s": point.batch_size / step["median"],
         "samples": {"prefill_s": list(ttft), "decode_step_s": decode_step},
     }
-
-
-def measure(run: Callable[[int], object], point: BenchPoint, device: torch.device, warmup: int = 1,
-            repeats: int = 3) -> dict:
-    """Prefill and decode timings (median, p10, p90) plus peak memory for one generator at ``point``."""
-    reset_peak_memory(device)
-    ttft, total = measure_samples(run, point, device, warmup, repeats)
-    return {**summarize_point(ttft, total, point), **peak_memory(device)}

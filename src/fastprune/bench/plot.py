@@ -9,16 +9,16 @@ from pathlib import Path
 
 
 def plot_speedup(rows: list[dict], path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     series: dict[tuple, list[dict]] = {}
     for row in rows:
         series.setdefault((row["backend"], row["batch_size"]), []).append(row)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    fig = Figure(figsize=(11, 4.2))
+    FigureCanvasAgg(fig)  # no pyplot: no global backend to select, nothing to close
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, phase in zip(axes, ("prefill", "decode"), strict=True):
         ideal_done = False
         for (backend, batch), points in sorted(series.items()):
@@ -55,5 +55,4 @@ def plot_speedup(rows: list[dict], path: str | Path) -> None:
     fig.tight_layout()
     tmp = Path(path).with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)
-    plt.close(fig)
     tmp.replace(path)

@@ -10,8 +10,8 @@ of ``bench/ideal.py``), and a table on stdout.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -25,6 +25,8 @@ from fastprune.engines.vllm_server import ServerOptions, server_threads
 from fastprune.engines.vllm_session import server_checkpoint, vllm_session
 from fastprune.errors import FastpruneError
 from fastprune.utils_io import atomic_write_json, slug
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -152,8 +154,8 @@ def run_serving_bench(settings: ServingSettings, options: ServerOptions, progres
                     timings.setdefault((spec, c), []).extend(got)
                     entry.setdefault("walls", {}).setdefault(str(c), []).append(wall)
                     if progress:
-                        print(f"[{spec}] round {round_ + 1}/{settings.rounds} concurrency {c}: "
-                              f"{len(got)} requests in {wall:.1f} s", file=sys.stderr)
+                        logger.info(f"[{spec}] round {round_ + 1}/{settings.rounds} concurrency {c}: "
+                                    f"{len(got)} requests in {wall:.1f} s")
         doc["models"][spec] = entry
     base = settings.models[0]
     for spec in settings.models:

@@ -8,8 +8,8 @@ drift then hits all variants alike, and the paired bootstrap of ``fastprune.benc
 from __future__ import annotations
 
 import gc
+import logging
 import platform
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,8 @@ from fastprune.errors import FastpruneError
 from fastprune.models import LoadedModel, load_model, model_info, resolve_device
 from fastprune.provenance import machine_noise, noise_snapshot, run_provenance
 from fastprune.utils_io import atomic_write_json, require_output_dir
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -163,7 +165,7 @@ def run_bench(settings: BenchSettings) -> dict:
                     })
                     if "error" in entry:
                         continue
-                    print(f"bench: {label} | {backend} | batch {batch}{tag} | warm-up", file=sys.stderr, flush=True)
+                    logger.info(f"bench: {label} | {backend} | batch {batch}{tag} | warm-up")
                     reset_peak_memory(device)
                     try:
                         fn = _runner(backend, loaded, prompts, point)
@@ -172,12 +174,11 @@ def run_bench(settings: BenchSettings) -> dict:
                     except Exception as exc:  # noqa: BLE001 - one baseline failing must not hide the others
                         entry["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
                         errors.append(f"{label} | {backend} | batch {batch}: {entry['error']}")
-                        print(f"bench: {backend} failed: {entry['error']}", file=sys.stderr, flush=True)
+                        logger.warning(f"bench: {backend} failed: {entry['error']}")
                         continue
                     entry["memory"].append(peak_memory(device))  # this runner alone, over its warm-up
                     live.append((entry, fn))
-            print(f"bench: batch {batch}{tag} | {settings.repeats} interleaved repeats of {len(live)} runners",
-                  file=sys.stderr, flush=True)
+            logger.info(f"bench: batch {batch}{tag} | {settings.repeats} interleaved repeats of {len(live)} runners")
             for _ in range(settings.repeats):
                 for entry, fn in live:
                     ttft, total = one_sample(fn, point, device)

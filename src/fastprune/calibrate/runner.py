@@ -9,6 +9,7 @@ forward with the one they need (a captured trace, or a full forward + backward) 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 import warnings
@@ -34,6 +35,8 @@ from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, ba
 from fastprune.errors import FastpruneError
 from fastprune.importance.schema import BACKWARD, FROM_WEIGHTS, LOSS_ABLATION, OPTION_HELP, enabled_metrics
 from fastprune.models.fingerprint import model_fingerprint
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -237,10 +240,9 @@ def calibrate(
         done, saved = _prepare_dir(out, config, ctx, fingerprint, settings)
         if done is not None:
             if ctx.is_main:
-                print(
+                logger.info(
                     f"calibration in {out} is already done ({done.get('tokens')} tokens); "
-                    "use --overwrite to recompute",
-                    file=sys.stderr,
+                    "use --overwrite to recompute"
                 )
             return done
         num_layers = loaded.adapter.num_layers
@@ -314,10 +316,9 @@ def calibrate(
         extra_settings = {"seed": source.seed, "backend": backend, "world_size": ctx.world}
         importance = _record(loaded, config, totals, meta_base, last_position, extra_settings)
         if importance["truncated_examples"] and ctx.is_main:
-            print(
+            logger.warning(
                 f"note: {importance['truncated_examples']} examples were longer than --seq-len "
-                f"{config.seq_len} and were truncated",
-                file=sys.stderr,
+                f"{config.seq_len} and were truncated"
             )
         if ctx.is_main:
             write_results(out, importance, plots=config.plots)

@@ -21,16 +21,7 @@ class Batch:
     attention_mask: torch.Tensor  # [B, S] long, 1 = real token, 0 = padding
     index: int  # global batch number, counting from 0 over the whole pass (resumes included)
     position: dict  # stream position after this global batch (identical on every rank)
-    global_sequences: int  # sequences in the global batch
     global_tokens: int  # real tokens in the global batch
-
-    @property
-    def tokens(self) -> int:
-        return int(self.attention_mask.sum())
-
-    @property
-    def padded(self) -> bool:
-        return bool((self.attention_mask == 0).any())
 
 
 def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +47,7 @@ def batches(
     def make() -> Batch:
         mine = group[rank::world]
         ids, mask = pad_batch(mine, pad_id)
-        return Batch(ids, mask, index, stream.position.to_dict(), len(group), sum(len(s) for s in group))
+        return Batch(ids, mask, index, stream.position.to_dict(), sum(len(s) for s in group))
 
     for seq in stream:
         group.append(seq)

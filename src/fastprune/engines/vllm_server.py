@@ -15,11 +15,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -29,6 +29,8 @@ from pathlib import Path
 
 from fastprune.engines.process_group import die_with_parent, group_alive, raise_on_sigterm, signal_group
 from fastprune.errors import FastpruneError
+
+logger = logging.getLogger(__name__)
 
 PYTHON_ENV = "FASTPRUNE_VLLM_PYTHON"
 ENTRYPOINT = ("-m", "vllm.entrypoints.openai.api_server")
@@ -318,4 +320,4 @@ def log_note(record: ServerRecord) -> str:
 
 
 def print_note(record: ServerRecord) -> None:
-    print(log_note(record), file=sys.stderr)
+    logger.info(log_note(record))

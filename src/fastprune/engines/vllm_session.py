@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from fastprune.engines.vllm_server import PYTHON_ENV, ServerOptions, ServerRecord, VLLMServer, print_note
 from fastprune.errors import FastpruneError
+
+logger = logging.getLogger(__name__)
 
 ENGINES = ("fastprune", "vllm")
 
@@ -92,8 +95,8 @@ def vllm_session(checkpoint: str | None, options: ServerOptions, log_path: str |
         record = server.record
         print_note(record)
         if options.url and checkpoint and record.model_root and record.model_root != checkpoint:
-            print(f"note: the server at {record.url} serves {record.model_root}, not {checkpoint}; its answers "
-                  f"are that model's", flush=True)
+            logger.warning(f"note: the server at {record.url} serves {record.model_root}, not {checkpoint}; "
+                           f"its answers are that model's")
         engine = VLLMEngine(record.url, record.model, concurrency=concurrency)
         try:
             yield engine, record

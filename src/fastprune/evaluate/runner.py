@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import sys
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -28,6 +28,8 @@ from fastprune.evaluate.sandbox import UNSANDBOXED_WARNING, require_sandbox
 from fastprune.evaluate.task import EvalOptions, Task
 from fastprune.provenance import run_provenance
 from fastprune.utils_io import atomic_write_json, atomic_write_text, require_output_dir, slug
+
+logger = logging.getLogger(__name__)
 
 
 def _jsonl(records: list[dict]) -> str:
@@ -75,7 +77,7 @@ def run_eval(
     # Once per run and before any model loads: no OS sandbox means no execution of model-written code.
     sandbox = None
     if any(getattr(t, "runs_code", False) for t in tasks):
-        sandbox = require_sandbox(options.allow_unsandboxed_exec, log=lambda m: log(m, file=sys.stderr))
+        sandbox = require_sandbox(options.allow_unsandboxed_exec)
     out = require_output_dir(out)
     # Nothing is written before the first task finishes (the atomic writes create ``out``), and every
     # model is checked first, so a broken checkpoint leaves no output dir behind.
@@ -112,7 +114,7 @@ def run_eval(
         scores[spec] = {}
         model_dir = out / "samples" / f"{mi}_{slug(spec)}"
         for task in tasks:
-            log(f"[{spec}] {task.name} ...", file=sys.stderr)
+            logger.info(f"[{spec}] {task.name} ...")
             start = time.monotonic()
             result = task.run(lm, task_limits.get(task.name, limit), seed)
             seconds = time.monotonic() - start
@@ -138,8 +140,7 @@ def run_eval(
             atomic_write_json(out / "scores.json", scores)
             atomic_write_json(out / "run.json", meta)
             primary = result.metrics.get(result.primary, float("nan"))
-            log(f"[{spec}] {task.name}: {result.primary}={primary:.4f} n={result.n} ({seconds:.1f}s)",
-                file=sys.stderr)
+            logger.info(f"[{spec}] {task.name}: {result.primary}={primary:.4f} n={result.n} ({seconds:.1f}s)")
         del lm, loaded
         servers.close()
         gc.collect()

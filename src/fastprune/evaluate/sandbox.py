@@ -17,11 +17,11 @@ exception line of stderr (see ``categorize``).
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -31,6 +31,8 @@ from pathlib import Path
 
 from fastprune.errors import FastpruneError
 from fastprune.evaluate import isolation
+
+logger = logging.getLogger(__name__)
 
 CATEGORIES = ("unbalanced_brackets", "syntax", "undefined_name", "timeout", "assertion", "other")
 _MAX_ERROR_CHARS = 300
@@ -61,7 +63,7 @@ def require_sandbox(allow_unsandboxed: bool = False, log=None) -> str:
                              "or pass --allow-unsandboxed-exec to run it behind the Python-level fence only "
                              "(unsafe on a machine that holds your data)")
     if not _warned:
-        (log or (lambda m: print(m, file=sys.stderr)))(f"{UNSANDBOXED_WARNING} ({found.problem})")
+        (log or logger.warning)(f"{UNSANDBOXED_WARNING} ({found.problem})")
         _warned = True
     return "none"
 

@@ -6,12 +6,14 @@ A failed verification (or any error) leaves neither the GGUF nor its report behi
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
+
+logger = logging.getLogger(__name__)
 
 
 def report_path(out: str | Path) -> Path:
@@ -84,5 +86,5 @@ def export_gguf(model: str, out: str | Path, qtype: str = "f32", overwrite: bool
         out.unlink()  # a GGUF without its report would look verified when it may not be
         raise
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        logger.warning(f"note: {note}")
     return report

@@ -6,7 +6,9 @@ Module-level imports stay light (argparse only) so ``fastprune --help`` is fast.
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+
+logger = logging.getLogger(__name__)
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -74,9 +76,9 @@ def run(args) -> int:
     todo, done = pending_prompts(prompts, args.out, cfg)
     where = f"{len(prompts)} prompts from {source['prompt_field']!r} of {args.prompts}"
     if not todo:
-        print(f"{args.out}: all {where} already answered; nothing to do", file=sys.stderr)
+        logger.info(f"{args.out}: all {where} already answered; nothing to do")
         return 0
-    print(f"{args.out}: {where}; {done} rows already written, {len(todo)} prompts to answer", file=sys.stderr)
+    logger.info(f"{args.out}: {where}; {done} rows already written, {len(todo)} prompts to answer")
 
     if args.engine == "vllm":
         from fastprune.generate.on_vllm import run_on_vllm
@@ -88,6 +90,6 @@ def run(args) -> int:
         loaded = load_model(args.model, dtype=args.dtype, device=args.device, seed=args.seed)
         stats = run_self_responses(loaded, prompts, args.out, cfg, progress=args.progress)
     rate = f", {stats['tokens_per_s']:.1f} output tok/s" if stats.get("tokens_per_s") else ""
-    print(f"{args.out}: wrote {stats['written']} rows ({stats['tokens']} tokens in {stats['seconds']:.1f} s"
-          f"{rate}, {stats['runner']} runner, {stats['decode_kernels']} decode kernels)", file=sys.stderr)
+    logger.info(f"{args.out}: wrote {stats['written']} rows ({stats['tokens']} tokens in {stats['seconds']:.1f} s"
+                f"{rate}, {stats['runner']} runner, {stats['decode_kernels']} decode kernels)")
     return 0

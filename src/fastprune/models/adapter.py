@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from fastprune.errors import FastpruneError
@@ -121,7 +120,3 @@ def adapter_for(model: nn.Module) -> ArchitectureAdapter:
         f"architecture {name} has no decoder-layer list fastprune knows (looked for "
         f"{', '.join(_LAYER_PATHS)}); it is not a supported decoder-only model"
     )
-
-
-def model_dtype(model: nn.Module) -> torch.dtype:
-    return next(model.parameters()).dtype

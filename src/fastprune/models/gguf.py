@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from fastprune.errors import FastpruneError
+
+logger = logging.getLogger(__name__)
 
 # How many leading hex digits of the file's sha256 name its cache dir: enough to never collide in a cache.
 _HASH_DIGITS = 16
@@ -211,7 +214,7 @@ def cached_gguf_checkpoint(path: str | Path, name: str | None = None) -> Path:
     if _is_complete(target):
         return target
     _require_gguf(path)
-    print(f"fastprune: converting {path.name} once into {target} (later loads reuse it)", file=sys.stderr)
+    logger.info(f"fastprune: converting {path.name} once into {target} (later loads reuse it)")
     module = sys.modules[__name__]  # through the module, so a test can observe or forbid the conversion
     with atomic_directory(target, overwrite=True) as tmp:
         module.convert_gguf(path, tmp)

@@ -77,10 +77,6 @@ class LayerRunner:
                 "decoder-only *ForCausalLM model"
             )
 
-    @classmethod
-    def from_model(cls, model: nn.Module) -> LayerRunner:
-        return cls(model)
-
     @property
     def num_layers(self) -> int:
         return self.adapter.num_layers

@@ -172,19 +172,20 @@ def plot_contrast(kept: dict[str, dict[str, float]], path: Path,
                   comparisons: dict[str, dict[str, PairedComparison]] | None = None) -> bool:
     """Retention per task and model, classification tasks beside generative ones, with the paired 95%
     intervals as error bars; False if nothing to plot."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import cm
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     comparisons = comparisons or {}
     models = [m for m in kept if m != "base"]
-    colors = {"classification": plt.cm.Blues, "reasoning probe": plt.cm.Greens, "generative": plt.cm.Oranges}
+    colors = {"classification": cm.Blues, "reasoning probe": cm.Greens, "generative": cm.Oranges}
     tasks = sorted({t for m in models for t, v in kept[m].items() if task_kind(t) and not math.isnan(v)},
                    key=lambda t: (list(colors).index(task_kind(t)), t))
     if not models or not tasks:
         return False
-    fig, ax = plt.subplots(figsize=(max(5, 0.5 * len(models) * len(tasks) + 2), 4))
+    fig = Figure(figsize=(max(5, 0.5 * len(models) * len(tasks) + 2), 4))
+    FigureCanvasAgg(fig)  # no pyplot: no global backend to select, nothing to close
+    ax = fig.subplots()
     width = 0.8 / len(tasks)
     for k, task in enumerate(tasks):
         xs = [i - 0.4 + width * (k + 0.5) for i in range(len(models))]
@@ -208,7 +209,6 @@ def plot_contrast(kept: dict[str, dict[str, float]], path: Path,
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return True
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +12,8 @@ from fastprune.pipeline.config import STAGE_ORDER, RunConfig, config_to_dict
 from fastprune.pipeline.manifest import Manifest
 from fastprune.pipeline.steps import Step, build_steps
 from fastprune.utils_io import require_output_dir
+
+logger = logging.getLogger(__name__)
 
 
 def _remove(path: Path) -> None:
@@ -83,11 +85,9 @@ def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = N
         if created:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    print(f"fastprune run: {len(steps) - len(todo)} of {len(steps)} steps already done in {run_dir}",
-          file=sys.stderr)
+    logger.info(f"fastprune run: {len(steps) - len(todo)} of {len(steps)} steps already done in {run_dir}")
     for index, step in enumerate(todo, 1):
-        print(f"\n=== [{index}/{len(todo)}] {step.name}: fastprune {' '.join(step.argv)}", file=sys.stderr,
-              flush=True)
+        logger.info(f"\n=== [{index}/{len(todo)}] {step.name}: fastprune {' '.join(step.argv)}")
         manifest.start(step.name, step.stage, step.argv)
         t0 = time.perf_counter()
         try:

@@ -6,10 +6,12 @@ Module-level imports stay light (no torch/transformers) so ``fastprune --help`` 
 from __future__ import annotations
 
 import json
-import sys
+import logging
 
 from fastprune.errors import FastpruneError
 from fastprune.importance.schema import metric_option_help, rankable_names
+
+logger = logging.getLogger(__name__)
 
 STRATEGY_HELP = (
     "block: the least important contiguous n-block (by default the smallest angular distance); "
@@ -83,7 +85,7 @@ def run(args) -> int:
         summary = pruning_summary(loaded.model, removed, args.strategy)
         print(json.dumps(summary, indent=1) if args.json else format_summary(summary))
         return 0
-    print(f"pruning {loaded.name}: removing layers {removed}", file=sys.stderr)
+    logger.info(f"pruning {loaded.name}: removing layers {removed}")
     out, report = prune_and_save(
         loaded, removed, args.out, strategy=args.strategy, importance=importance, overwrite=args.overwrite,
         verify=args.verify, max_shard_size=args.max_shard_size, extra_provenance=extra,
@@ -120,7 +122,7 @@ def _verify_in_vllm(out, python) -> dict:
     from fastprune.utils_io import atomic_write_json
 
     out = Path(out)
-    print(f"checking {out} in vLLM (one vLLM process; about a minute to start) ...", file=sys.stderr)
+    logger.info(f"checking {out} in vLLM (one vLLM process; about a minute to start) ...")
     result = verify_in_vllm([str(out)], python, out.with_name(out.name + ".vllm-verify"))
     atomic_write_json(out / "vllm_verification.json", result)
     return result

@@ -8,6 +8,7 @@ how its global batch is split into ranks, micro-batches or packed sequences.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import sys
@@ -27,6 +28,8 @@ from fastprune.train.model_io import load_for_training, master_dtype, save_final
 from fastprune.train.modes import prepare
 from fastprune.train.sharded_load import load_sharded
 from fastprune.utils_io import sha256_file
+
+logger = logging.getLogger(__name__)
 
 
 def build_sequences(examples, cfg: TrainConfig) -> list[Sequence]:
@@ -147,7 +150,7 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
     random.seed(cfg.seed + env.rank)
     for note in stats.notes + mode.notes:
         if env.is_main:
-            print(f"note: {note}", file=sys.stderr)
+            logger.warning(f"note: {note}")
     # Attention cost grows with the context each token sees: the token-weighted mean document length.
     context = sum(n * n for s in seqs for n in s.doc_lengths) / max(sum(len(s.input_ids) for s in seqs), 1)
     fpt = flops_per_token(base, mode.layers, mode.first_trained_layer, context)
@@ -171,7 +174,7 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
     if found:
         start = checkpoint.load(found[-1], model, optimizer, env, identity)["step"]
         if env.is_main:
-            print(f"note: resuming from {found[-1]} (step {start})", file=sys.stderr)
+            logger.info(f"note: resuming from {found[-1]} (step {start})")
     if env.is_main:
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
     env.barrier()
