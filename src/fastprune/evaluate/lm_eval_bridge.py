@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
-from fastprune.evaluate.task import TaskResult
+from fastprune.evaluate.task import Task, TaskInfo, TaskResult
 
 PREFIX = "lm_eval:"
 PRIMARY_ORDER = ("acc_norm", "acc")
@@ -128,8 +128,21 @@ def to_task_result(out: dict, name: str) -> TaskResult:
     return TaskResult(metrics, n, samples, primary=primary, higher_is_better=bool(higher))
 
 
-class LmEvalTask:
-    """``lm_eval:NAME``: lm-eval task or group ``NAME`` scored by lm-eval on our loaded model."""
+class LmEvalTask(Task):
+    """``lm_eval:NAME``: lm-eval task or group ``NAME`` scored by lm-eval on our loaded model.
+
+    lm-eval owns the prompts and metrics, so the primary metric and its direction come with each result
+    (``to_task_result``); the declared primary is the first choice of ``PRIMARY_ORDER``.
+    """
+
+    name = "lm_eval"
+    info = TaskInfo("external", PRIMARY_ORDER[0], "an lm-evaluation-harness task or group (pip install lm_eval)",
+                    usage="lm_eval:NAME")
+    parameterised = True
+
+    @classmethod
+    def build(cls, options, value: str | None = None) -> LmEvalTask:
+        return cls(value or "", options.lm_eval_include)
 
     def __init__(self, lm_eval_name: str, include: Sequence[str | Path] = ()):
         if not lm_eval_name:
