@@ -84,9 +84,9 @@ class GenerativeTask(Task):
         docs = take(list(self.docs()), limit)
         targets = [self.target(d) for d in docs]  # before generating: a bad reference fails fast
         texts = [self.prompt(d) for d in docs]
-        n = self.samples_per_doc
-        gens = self.generate(lm, [self.prompt_ids(lm, t) for t in texts for _ in range(n)], seed)
-        per_gen = [i // n for i in range(len(gens))]
+        ids = [self.prompt_ids(lm, t) for t in texts]
+        per_gen = [i for i in range(len(docs)) for _ in range(self.samples_per_doc)]
+        gens = self.generate(lm, [ids[i] for i in per_gen], seed)
         gen_docs, gen_targets = [docs[i] for i in per_gen], [targets[i] for i in per_gen]
         extracted = [self.extract(d, g.text) for d, g in zip(gen_docs, gens, strict=True)]
         scored = self.score_all(gen_docs, gen_targets, extracted, gens)

@@ -108,8 +108,11 @@ def run_eval(
     meta = {"models": list(models), "tasks": [t.name for t in tasks], "limit": limit,
             "task_limits": task_limits, "seed": seed,
             "batch_size": batch_size, "dtype": dtype, "device": device,
-            "options": _flat(options_to_mapping(options, yaml_only=False)), "seconds": {},
+            "options": {}, "seconds": {},
             "primary": {}, "item_metrics": {}, "provenance": run_provenance(), "sandbox": sandbox}
+    # the task options and the rest not recorded above (models, limits, ... are), by their flag names
+    meta["options"] = {k: v for k, v in _flat(options_to_mapping(options, yaml_only=False)).items()
+                       if k not in meta and k not in ("out", "progress")}
     base_samples: dict[str, list[dict]] = {}  # the first model's records, for the paired comparisons
     comparisons: dict[str, dict] = {}
     servers = contextlib.ExitStack()  # each model's server stops before the next model's starts
