@@ -47,6 +47,19 @@ def test_missing_lm_eval_names_the_install_command(monkeypatch, tmp_path, capsys
     assert not (tmp_path / "o" / "scores.json").exists()
 
 
+def test_lm_eval_output_types_become_our_kinds():
+    from types import SimpleNamespace
+
+    from fastprune.evaluate.lm_eval_bridge import kind_of, output_types
+
+    mc, gen = SimpleNamespace(OUTPUT_TYPE="multiple_choice"), SimpleNamespace(config=SimpleNamespace(
+        output_type="generate_until"))
+    assert output_types({"a": mc, "group": {"b": gen, "c": {}}}) == {"multiple_choice", "generate_until"}
+    assert kind_of({"multiple_choice"}) == "multiple-choice" and kind_of({"generate_until"}) == "generative"
+    assert kind_of({"loglikelihood_rolling"}) == "loglikelihood-perplexity"
+    assert kind_of({"multiple_choice", "generate_until"}) == kind_of({"loglikelihood"}) == kind_of(set()) == "external"
+
+
 def test_empty_lm_eval_name_is_an_unknown_task():
     with pytest.raises(FastpruneError, match="unknown task 'lm_eval:'.*lm_eval:NAME"):
         make_task("lm_eval:", EvaluateOptions())
@@ -137,6 +150,7 @@ def test_cli_delegates_lm_eval_tasks_with_limit_and_include(pruned, offline_in_f
     scores = json.loads((out / "scores.json").read_text())[str(pruned)]
     bridged = scores["lm_eval:piqa_mini"]
     assert bridged["n"] == 4 and scores["mc:piqa_mini"]["n"] == 4
+    assert bridged["meta"] == {"kind": "multiple-choice", "primary": "acc_norm", "higher_is_better": True}
     assert {"acc", "acc_norm", "acc_stderr", "acc_norm_stderr"} <= set(bridged)
     assert bridged["acc"] == pytest.approx(scores["mc:piqa_mini"]["acc"], abs=1e-12)
     rows = [json.loads(line) for line in next((out / "samples").glob("*/lm_eval_piqa_mini.jsonl")).open()]

@@ -80,3 +80,19 @@ def test_task_kinds_of_the_contrast():
     assert task_kind("piqa") == task_kind("mc:x") == "classification"
     assert task_kind("parens") == task_kind("arith") == "generative"
     assert task_kind("arith_1dc") == "reasoning probe" and task_kind("ppl") is None
+
+
+def test_scores_written_before_they_carried_meta_still_read(study):
+    import json
+
+    from fastprune.pipeline.report import collect_scores, task_kinds
+
+    run_dir, steps = study
+    for step in steps:
+        doc = json.loads(step.output.read_text())
+        assert all("meta" in entry for by_task in doc.values() for entry in by_task.values())
+        step.output.write_text(json.dumps({m: {t: {k: v for k, v in e.items() if k != "meta"}
+                                               for t, e in by_task.items()} for m, by_task in doc.items()}))
+    scores, primaries = collect_scores(steps)
+    assert primaries == {"arith": ("acc", True), "piqa": ("acc", True)}  # from run.json
+    assert task_kinds(scores) == {"arith": "generative", "piqa": "classification"}  # from the registry

@@ -14,16 +14,24 @@ is a factor ("ppl x1.8") rather than a share kept.
 
 from __future__ import annotations
 
+import logging
 import math
 
 from fastprune.evaluate import stats
 from fastprune.evaluate.items import item_metrics_of, values_of
 from fastprune.evaluate.task import TaskResult
 
+log = logging.getLogger(__name__)
+
 
 def task_meta(task, result: TaskResult) -> dict:
     """What scores.json records of a task beside its numbers: its kind, primary metric and direction."""
     info = getattr(task, "info", None)
+    if info is not None and info.kind != "external" and (info.primary, info.higher_is_better) != (
+            result.primary, result.higher_is_better):
+        # the result is what was measured, so it is what gets recorded; the declaration is the bug
+        log.warning("task %s declares primary %s (higher is better: %s) but reported %s (%s)", task.name,
+                    info.primary, info.higher_is_better, result.primary, result.higher_is_better)
     return {"kind": info.kind if info is not None else None, "primary": result.primary,
             "higher_is_better": bool(result.higher_is_better)}
 
