@@ -8,10 +8,18 @@ import time
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
-from fastprune.evaluate import contrast_group, task_info
-from fastprune.evaluate.compare import compare_evals, load_eval
-from fastprune.evaluate.report import chance_note, primaries_of, retention_interval, too_small, with_interval
-from fastprune.evaluate.stats import PairedComparison
+from fastprune.evaluate import (
+    PairedComparison,
+    chance_note,
+    compare_evals,
+    contrast_group,
+    load_eval,
+    primaries_of,
+    retention_interval,
+    task_info,
+    too_small,
+    with_interval,
+)
 from fastprune.pipeline.config import RunConfig
 from fastprune.pipeline.manifest import Manifest
 from fastprune.pipeline.steps import Step
