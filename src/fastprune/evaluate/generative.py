@@ -19,8 +19,8 @@ from fastprune.evaluate.task import Task, TaskResult, take
 
 
 class GenerativeTask(Task):
-    chat: ClassVar[bool] = True  # prompts go through the chat template (False: plain completion)
-    stop_strings: ClassVar[tuple[str, ...]] = ()
+    chat: bool = True  # prompts go through the chat template (False: plain completion)
+    stop_strings: tuple[str, ...] = ()
     default_max_new_tokens: ClassVar[int] = 512  # --max-new-tokens overrides it
     temperature: float | None = None  # None: greedy, the engine's default
     samples_per_doc: int = 1

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from fastprune.evaluate.datafiles import hub_records, read_jsonl
+from fastprune.evaluate.datafiles import file_or_hub_records
 from fastprune.evaluate.extract import ZERO_SHOT_SUFFIX, last_boxed, normalize_number
 from fastprune.evaluate.generative import GenerativeTask
 from fastprune.evaluate.task import TaskInfo
@@ -78,11 +78,9 @@ class Math500Task(GenerativeTask):
 
     def __init__(self, options):
         super().__init__(options)
-        own = options.math500
-        if own.file is not None:  # loaded now: a bad file fails before any model loads
-            self.records = read_jsonl(own.file, FIELDS)
-        else:
-            self.records = hub_records("HuggingFaceH4/MATH-500", None, "test", FIELDS, "--math500-file")
+        # loaded now: a bad file fails before any model loads
+        self.records = file_or_hub_records(options.math500.file, FIELDS, "HuggingFaceH4/MATH-500", None, "test",
+                                           "--math500-file")
 
     def docs(self) -> list[dict]:
         return self.records

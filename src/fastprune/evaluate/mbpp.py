@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.code_exec import CodeExecTask, code_info
-from fastprune.evaluate.datafiles import hub_records, read_jsonl
+from fastprune.evaluate.datafiles import file_or_hub_records
 from fastprune.options import option
 
 _FENCE_RE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
@@ -48,12 +48,8 @@ def program(record: dict, code: str) -> str:
 
 
 def load_records(options: MBPPOptions) -> list[dict]:
-    if options.file is not None:
-        records = read_jsonl(options.file, ("test_list",))
-    else:
-        records = hub_records(
-            "google-research-datasets/mbpp", "sanitized", "test", ("test_list",), "--mbpp-file"
-        )
+    records = file_or_hub_records(options.file, ("test_list",), "google-research-datasets/mbpp", "sanitized",
+                                  "test", "--mbpp-file")
     for i, r in enumerate(records):
         if not description(r) or not isinstance(r["test_list"], list) or not r["test_list"]:
             raise FastpruneError(f"MBPP record {i + 1}: needs a 'text' (or 'prompt') description and a "

@@ -134,6 +134,9 @@ def run_eval(
             result = task.run(lm, task_limits.get(task.name, limit), seed)
             seconds = time.monotonic() - start
             result.samples = with_ids(result.samples)
+            declared = getattr(task, "info", None)
+            if declared is not None and declared.chance is not None:  # a constant chance level is declared once
+                result.chance.setdefault(result.primary, declared.chance)
             scores[spec][task.name] = {**task_scores(result, seed=seed), "meta": task_meta(task, result)}
             specs = item_metrics_of(result)
             meta["item_metrics"].setdefault(task.name, {k: spec_to_dict(v) for k, v in specs.items()})

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from fastprune.evaluate.datafiles import hub_records, read_jsonl
+from fastprune.evaluate.datafiles import file_or_hub_records
 from fastprune.evaluate.generative import GenerativeTask
 from fastprune.evaluate.task import TaskInfo
 from fastprune.options import option
@@ -67,11 +67,8 @@ class XSumTask(GenerativeTask):
 
     def __init__(self, options):
         super().__init__(options)
-        own = options.xsum
-        if own.file is not None:  # loaded now: a bad file fails before any model loads
-            self.records = read_jsonl(own.file, FIELDS)
-        else:
-            self.records = hub_records("EdinburghNLP/xsum", None, "test", FIELDS, "--xsum-file")
+        # loaded now: a bad file fails before any model loads
+        self.records = file_or_hub_records(options.xsum.file, FIELDS, "EdinburghNLP/xsum", None, "test", "--xsum-file")
 
     def docs(self) -> list[dict]:
         return self.records
