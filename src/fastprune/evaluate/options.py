@@ -41,7 +41,8 @@ def task_limits_arg(text: str) -> dict[str, int]:
 @dataclass
 class GeneralOptions:
     models: list[str] = option([], positional=True, nargs="+", metavar="MODEL", yaml=False,
-                               help="model specs (see 'fastprune info --help')")
+                               help="model specs (see 'fastprune info --help'), the first the base the "
+                                    "others are compared with (no default: at least one)")
     tasks: list[str] = option(DEFAULT_TASKS, help="comma-separated tasks")
     out: Path | None = option(None, yaml=False,
                               help="output folder (scores.json, samples/, table.txt); required except for compare")
