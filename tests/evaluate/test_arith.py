@@ -2,8 +2,16 @@ import random
 
 import pytest
 
-from fastprune.evaluate.arith import KINDS, ArithTask, build_prompt, make_problem, make_problems, parse_answer
-from fastprune.evaluate.task import EvalOptions
+from fastprune.evaluate import EvaluateOptions
+from fastprune.evaluate.arith import (
+    KINDS,
+    ArithOptions,
+    ArithTask,
+    build_prompt,
+    make_problem,
+    make_problems,
+    parse_answer,
+)
 
 
 def _value(question: str) -> int:
@@ -88,7 +96,7 @@ class FakeLM:
 
 
 def test_task_scores_exact_match_first_digit_and_kinds():
-    result = ArithTask(EvalOptions()).run(FakeLM(), limit=40, seed=0)
+    result = ArithTask(EvaluateOptions()).run(FakeLM(), limit=40, seed=0)
     assert result.n == 40 and len(result.samples) == 40
     m = result.metrics
     assert m["exact_match"] == pytest.approx(12 / 40)  # add1-3: 3 of 10 kinds
@@ -102,7 +110,7 @@ def test_task_scores_exact_match_first_digit_and_kinds():
 
 
 def test_task_on_tiny_model(tiny_lm):
-    result = ArithTask(EvalOptions()).run(tiny_lm, limit=6, seed=1)
+    result = ArithTask(EvaluateOptions()).run(tiny_lm, limit=6, seed=1)
     assert result.n == 6 and 0.0 <= result.metrics["exact_match"] <= 1.0
     assert all(s["num_tokens"] <= 8 for s in result.samples)
     assert all(s["first_digit_pred"] in "0123456789-" for s in result.samples)
@@ -110,7 +118,7 @@ def test_task_on_tiny_model(tiny_lm):
 
 @pytest.mark.embedded
 def test_embedded_logit_probe_agrees_with_greedy_generation(embedded_lm):
-    result = ArithTask(EvalOptions()).run(embedded_lm, limit=20, seed=0)
+    result = ArithTask(EvaluateOptions()).run(embedded_lm, limit=20, seed=0)
     assert result.n == 20
     # the digit read from the logits and the first digit the engine generated greedily come from the same
     # distribution: they must agree (near-ties aside) or one of the two paths reads the wrong position.
@@ -126,9 +134,9 @@ def test_embedded_logit_probe_agrees_with_greedy_generation(embedded_lm):
 def test_kinds_option_chooses_what_the_probe_cycles_through():
     from fastprune.errors import FastpruneError
 
-    result = ArithTask(EvalOptions(arith_kinds=("add1", "sub1"))).run(FakeLM(), limit=10, seed=0)
+    result = ArithTask(EvaluateOptions(arith=ArithOptions(kinds=("add1", "sub1")))).run(FakeLM(), limit=10, seed=0)
     assert {s["kind"] for s in result.samples} == {"add1", "sub1"}
     assert result.metrics["exact_match/add1"] == 1.0 and "exact_match/mul1" not in result.metrics
     assert make_problems(4, 0) == make_problems(4, 0, KINDS)
     with pytest.raises(FastpruneError, match="unknown kind.*div1"):
-        ArithTask(EvalOptions(arith_kinds=("add1", "div1")))
+        ArithTask(EvaluateOptions(arith=ArithOptions(kinds=("add1", "div1"))))

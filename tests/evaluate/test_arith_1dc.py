@@ -1,7 +1,7 @@
 import pytest
 
+from fastprune.evaluate import EvaluateOptions
 from fastprune.evaluate.arith_1dc import SHOTS, Arith1dcTask, build_prompt, first_digit, make_problems
-from fastprune.evaluate.task import EvalOptions
 
 
 def _value(question: str) -> int:
@@ -57,18 +57,18 @@ class DigitLM:
 
 
 def test_scored_by_argmax_over_the_ten_digits():
-    result = Arith1dcTask(EvalOptions()).run(DigitLM(), limit=120, seed=0)
+    result = Arith1dcTask(EvaluateOptions()).run(DigitLM(), limit=120, seed=0)
     assert result.n == 120 and result.primary == "first_digit_acc"
     expected = sum(") + " in s["question"] or s["first_digit_target"] == "7" for s in result.samples) / 120
     assert result.metrics["first_digit_acc"] == pytest.approx(expected)
     assert result.chance["first_digit_acc"] == pytest.approx(0.1)
     assert set(result.item_metrics) == {"first_digit_acc", "first_digit_acc/positive", "first_digit_acc/negative"}
     assert len({s["id"] for s in result.samples}) == 120
-    assert Arith1dcTask(EvalOptions()).run(DigitLM(), limit=None, seed=0).n == 200
+    assert Arith1dcTask(EvaluateOptions()).run(DigitLM(), limit=None, seed=0).n == 200
 
 
 def test_on_tiny_model(tiny_lm):
-    result = Arith1dcTask(EvalOptions()).run(tiny_lm, limit=5, seed=0)
+    result = Arith1dcTask(EvaluateOptions()).run(tiny_lm, limit=5, seed=0)
     assert result.n == 5 and all(s["first_digit_pred"] in "0123456789" for s in result.samples)
 
 
@@ -76,6 +76,6 @@ def test_on_tiny_model(tiny_lm):
 def test_embedded_model_is_above_chance(embedded_lm):
     from fastprune.evaluate.stats import wilson_interval
 
-    result = Arith1dcTask(EvalOptions()).run(embedded_lm, limit=100, seed=0)
+    result = Arith1dcTask(EvaluateOptions()).run(embedded_lm, limit=100, seed=0)
     hits = sum(s["correct"] for s in result.samples)
     assert wilson_interval(hits, 100)[0] > 0.1, f"{hits}/100 is not above the 10% chance level"

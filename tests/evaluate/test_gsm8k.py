@@ -3,9 +3,16 @@ import json
 import pytest
 
 from fastprune.errors import FastpruneError
-from fastprune.evaluate.gsm8k import ZERO_SHOT_SUFFIX, GSM8KTask, fewshot_solution, gold_answer, load_split
+from fastprune.evaluate import EvaluateOptions
+from fastprune.evaluate.gsm8k import (
+    ZERO_SHOT_SUFFIX,
+    GSM8KOptions,
+    GSM8KTask,
+    fewshot_solution,
+    gold_answer,
+    load_split,
+)
 from fastprune.evaluate.lm import Generation
-from fastprune.evaluate.task import EvalOptions
 
 
 def test_gold_answer_and_fewshot_solution():
@@ -19,7 +26,7 @@ def test_gold_answer_and_fewshot_solution():
 
 
 def test_real_test_split_loads_with_numeric_golds(shared_data):
-    rows = load_split(EvalOptions(), "test")
+    rows = load_split(GSM8KOptions(), "test")
     assert len(rows) == 1319
     assert all(gold_answer(r["answer"]) is not None for r in rows)
 
@@ -32,10 +39,10 @@ def _write(path, rows):
 def test_missing_field_is_a_clear_error(tmp_path):
     bad = _write(tmp_path / "bad.jsonl", [{"question": "1+1?", "answer": "#### 2"}, {"question": "2+2?"}])
     with pytest.raises(FastpruneError, match=r"bad.jsonl:2: missing field\(s\) answer"):
-        load_split(EvalOptions(gsm8k_file=bad), "test")
+        load_split(GSM8KOptions(file=bad), "test")
     (tmp_path / "broken.jsonl").write_text('{"question": 1\n')
     with pytest.raises(FastpruneError, match="not valid JSON"):
-        load_split(EvalOptions(gsm8k_file=tmp_path / "broken.jsonl"), "test")
+        load_split(GSM8KOptions(file=tmp_path / "broken.jsonl"), "test")
 
 
 class ScriptedLM:
@@ -63,22 +70,22 @@ def test_zero_shot_scoring(tmp_path):
         {"question": "D?", "answer": "...\n#### 7"},
     ])
     lm = ScriptedLM(["so \\boxed{18.00}", "The answer is $1,000.", "#### 6", "I think 3 then 7"])
-    result = GSM8KTask(EvalOptions(gsm8k_file=data)).run(lm, limit=None, seed=0)
+    result = GSM8KTask(EvaluateOptions(gsm8k=GSM8KOptions(file=data))).run(lm, limit=None, seed=0)
     assert [s["correct"] for s in result.samples] == [True, True, False, True]
     assert [s["rule"] for s in result.samples] == ["boxed", "answer_is", "hashes", "last_number"]
     assert result.metrics["exact_match"] == 0.75 and result.metrics["boxed_rate"] == 0.25
     assert all(lm.chat) and lm.texts[0] == "A?" + ZERO_SHOT_SUFFIX
-    assert GSM8KTask(EvalOptions(gsm8k_file=data)).run(ScriptedLM(["x"]), limit=2, seed=0).n == 2
+    assert GSM8KTask(EvaluateOptions(gsm8k=GSM8KOptions(file=data))).run(ScriptedLM(["x"]), limit=2, seed=0).n == 2
     # the right number inside an answer that never stopped is still wrong
     rambling = ScriptedLM(["\\boxed{18} and 18 and 18 and"], finish="length")
-    r = GSM8KTask(EvalOptions(gsm8k_file=data)).run(rambling, limit=1, seed=0)
+    r = GSM8KTask(EvaluateOptions(gsm8k=GSM8KOptions(file=data))).run(rambling, limit=1, seed=0)
     assert r.samples[0]["extracted"] == "18" and not r.samples[0]["correct"]
     assert r.metrics["hit_length_limit"] == 1.0
 
 
 def test_fewshot_prompt_uses_train_examples(shared_data):
     lm = ScriptedLM(["The answer is 18."])
-    result = GSM8KTask(EvalOptions(), shots=2).run(lm, limit=1, seed=0)
+    result = GSM8KTask(EvaluateOptions(), shots=2).run(lm, limit=1, seed=0)
     prompt = lm.texts[0]
     assert prompt.count("Question:") == 3 and prompt.endswith("\nAnswer:")
     assert "<<" not in prompt and prompt.count("The answer is") == 2
@@ -87,7 +94,7 @@ def test_fewshot_prompt_uses_train_examples(shared_data):
 
 
 def test_tiny_model_end_to_end(tiny_lm, shared_data):
-    result = GSM8KTask(EvalOptions(max_new_tokens=6)).run(tiny_lm, limit=2, seed=0)
+    result = GSM8KTask(EvaluateOptions(max_new_tokens=6)).run(tiny_lm, limit=2, seed=0)
     assert result.n == 2 and result.metrics["exact_match"] in (0.0, 0.5, 1.0)
     assert all(s["num_tokens"] <= 6 for s in result.samples)
     assert result.metrics["hit_length_limit"] == pytest.approx(

@@ -6,9 +6,9 @@ import pytest
 
 from fastprune.cli import main
 from fastprune.errors import FastpruneError
+from fastprune.evaluate import EvaluateOptions
 from fastprune.evaluate.lm_eval_bridge import to_task_result
 from fastprune.evaluate.registry import make_task
-from fastprune.evaluate.task import EvalOptions
 
 LM_EVAL_DIR = Path(__file__).parent / "fixtures" / "lm_eval"
 ROWS = LM_EVAL_DIR / "piqa_mini.jsonl"  # read by the YAML task piqa_mini and by our mc: task alike
@@ -40,16 +40,29 @@ def pruned(tmp_path_factory):
 def test_missing_lm_eval_names_the_install_command(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "lm_eval", None)  # makes `import lm_eval` raise ImportError
     with pytest.raises(FastpruneError, match="pip install lm_eval"):
-        make_task("lm_eval:piqa_mini", EvalOptions(), [LM_EVAL_DIR])
+        make_task("lm_eval:piqa_mini", EvaluateOptions(lm_eval_include=[LM_EVAL_DIR]))
     rc = main(["eval", "tiny:llama:1", "--tasks", "lm_eval:piqa_mini", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and "pip install lm_eval" in err and err.count("\n") == 1
     assert not (tmp_path / "o" / "scores.json").exists()
 
 
+def test_lm_eval_output_types_become_our_kinds():
+    from types import SimpleNamespace
+
+    from fastprune.evaluate.lm_eval_bridge import kind_of, output_types
+
+    mc, gen = SimpleNamespace(OUTPUT_TYPE="multiple_choice"), SimpleNamespace(config=SimpleNamespace(
+        output_type="generate_until"))
+    assert output_types({"a": mc, "group": {"b": gen, "c": {}}}) == {"multiple_choice", "generate_until"}
+    assert kind_of({"multiple_choice"}) == "multiple-choice" and kind_of({"generate_until"}) == "generative"
+    assert kind_of({"loglikelihood_rolling"}) == "loglikelihood-perplexity"
+    assert kind_of({"multiple_choice", "generate_until"}) == kind_of({"loglikelihood"}) == kind_of(set()) == "external"
+
+
 def test_empty_lm_eval_name_is_an_unknown_task():
     with pytest.raises(FastpruneError, match="unknown task 'lm_eval:'.*lm_eval:NAME"):
-        make_task("lm_eval:", EvalOptions())
+        make_task("lm_eval:", EvaluateOptions())
 
 
 def _out(results: dict, **extra) -> dict:
@@ -137,6 +150,7 @@ def test_cli_delegates_lm_eval_tasks_with_limit_and_include(pruned, offline_in_f
     scores = json.loads((out / "scores.json").read_text())[str(pruned)]
     bridged = scores["lm_eval:piqa_mini"]
     assert bridged["n"] == 4 and scores["mc:piqa_mini"]["n"] == 4
+    assert bridged["meta"] == {"kind": "multiple-choice", "primary": "acc_norm", "higher_is_better": True}
     assert {"acc", "acc_norm", "acc_stderr", "acc_norm_stderr"} <= set(bridged)
     assert bridged["acc"] == pytest.approx(scores["mc:piqa_mini"]["acc"], abs=1e-12)
     rows = [json.loads(line) for line in next((out / "samples").glob("*/lm_eval_piqa_mini.jsonl")).open()]
@@ -153,7 +167,7 @@ def test_unknown_lm_eval_task_and_bad_include_fail_before_loading(tmp_path, caps
     assert rc == 2 and "is not a folder of lm-eval task YAML files" in capsys.readouterr().err
     # not found locally: the full built-in index is searched, and near names are offered
     with pytest.raises(FastpruneError, match="no task or group named 'piqa_mimi'; close matches: .*piqa_mini"):
-        make_task("lm_eval:piqa_mimi", EvalOptions(), [LM_EVAL_DIR])
+        make_task("lm_eval:piqa_mimi", EvaluateOptions(lm_eval_include=[LM_EVAL_DIR]))
 
 
 @needs_lm_eval

@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 
 from fastprune.errors import FastpruneError
+from fastprune.evaluate import EvaluateOptions
 from fastprune.evaluate.lm import Generation
-from fastprune.evaluate.math500 import Math500Task, answers_equivalent, normalize_answer
-from fastprune.evaluate.task import EvalOptions
+from fastprune.evaluate.math500 import Math500Options, Math500Task, answers_equivalent, normalize_answer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "math500.jsonl"
 
@@ -49,15 +49,16 @@ class BoxLM:
 
 
 def test_task_scores_fixture(tmp_path):
-    r = Math500Task(EvalOptions(math500_file=FIXTURE)).run(BoxLM(), limit=None, seed=0)
+    r = Math500Task(EvaluateOptions(math500=Math500Options(file=FIXTURE))).run(BoxLM(), limit=None, seed=0)
     assert [s["correct"] for s in r.samples] == [True, False, True]
     assert r.metrics["exact_match"] == pytest.approx(2 / 3) and r.samples[0]["subject"] == "Prealgebra"
     bad = tmp_path / "m.jsonl"
     bad.write_text('{"problem": "p"}\n')
     with pytest.raises(FastpruneError, match=r"missing field\(s\) answer"):
-        Math500Task(EvalOptions(math500_file=bad))
+        Math500Task(EvaluateOptions(math500=Math500Options(file=bad)))
 
 
 def test_tiny_model_end_to_end(tiny_lm):
-    r = Math500Task(EvalOptions(math500_file=FIXTURE, max_new_tokens=6)).run(tiny_lm, limit=2, seed=0)
+    options = EvaluateOptions(max_new_tokens=6, math500=Math500Options(file=FIXTURE))
+    r = Math500Task(options).run(tiny_lm, limit=2, seed=0)
     assert r.n == 2 and r.metrics["exact_match"] == 0.0

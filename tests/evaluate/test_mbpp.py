@@ -4,16 +4,17 @@ from pathlib import Path
 import pytest
 
 from fastprune.errors import FastpruneError
+from fastprune.evaluate import EvaluateOptions
+from fastprune.evaluate.code_exec import SandboxOptions
 from fastprune.evaluate.lm import Generation
-from fastprune.evaluate.mbpp import MBPPTask, build_prompt, extract_code, load_records, program
+from fastprune.evaluate.mbpp import MBPPOptions, MBPPTask, build_prompt, extract_code, load_records, program
 from fastprune.evaluate.sandbox import run_programs
-from fastprune.evaluate.task import EvalOptions
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mbpp.jsonl"
 
 
 def test_reference_code_passes_and_prompt_shows_first_test():
-    records = load_records(EvalOptions(mbpp_file=FIXTURE))
+    records = load_records(MBPPOptions(file=FIXTURE))
     results = run_programs([program(r, r["code"]) for r in records], timeout=5)
     assert all(r.passed for r in results)
     prompt = build_prompt(records[1])
@@ -33,10 +34,10 @@ def test_bad_records(tmp_path):
     path = tmp_path / "m.jsonl"
     path.write_text(json.dumps({"prompt": "x", "test_list": []}) + "\n")
     with pytest.raises(FastpruneError, match="test_list"):
-        MBPPTask(EvalOptions(mbpp_file=path))
+        MBPPTask(EvaluateOptions(mbpp=MBPPOptions(file=path)))
     path.write_text(json.dumps({"prompt": "x"}) + "\n")
     with pytest.raises(FastpruneError, match=r"missing field\(s\) test_list"):
-        MBPPTask(EvalOptions(mbpp_file=path))
+        MBPPTask(EvaluateOptions(mbpp=MBPPOptions(file=path)))
 
 
 class CodeLM:
@@ -56,12 +57,13 @@ class CodeLM:
 
 
 def test_task_scores_and_categorises():
-    task = MBPPTask(EvalOptions(mbpp_file=FIXTURE, sandbox_timeout=5))
+    task = MBPPTask(EvaluateOptions(mbpp=MBPPOptions(file=FIXTURE), sandbox=SandboxOptions(timeout=5)))
     r = task.run(CodeLM(task.records), limit=2, seed=0)
     assert r.n == 2 and r.metrics["pass@1"] == 0.5 and r.metrics["fail/unbalanced_brackets"] == 0.5
     assert r.samples[0]["correct"] and r.samples[1]["category"] == "unbalanced_brackets"
 
 
 def test_tiny_model_end_to_end(tiny_lm):
-    r = MBPPTask(EvalOptions(mbpp_file=FIXTURE, max_new_tokens=8, sandbox_timeout=5)).run(tiny_lm, None, 0)
+    options = EvaluateOptions(max_new_tokens=8, mbpp=MBPPOptions(file=FIXTURE), sandbox=SandboxOptions(timeout=5))
+    r = MBPPTask(options).run(tiny_lm, None, 0)
     assert r.n == 3 and r.metrics["pass@1"] == 0.0

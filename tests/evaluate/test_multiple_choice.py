@@ -3,15 +3,16 @@ from pathlib import Path
 import pytest
 
 from fastprune.errors import FastpruneError
+from fastprune.evaluate import EvaluateOptions
 from fastprune.evaluate.multiple_choice import (
     Item,
     MultipleChoiceTask,
+    PIQAOptions,
     PIQATask,
     load_mc_jsonl,
     load_piqa,
     score_items,
 )
-from fastprune.evaluate.task import EvalOptions
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -44,7 +45,7 @@ def test_mc_bad_records(tmp_path, line, match):
 
 
 def test_piqa_real_files(shared_data):
-    items = load_piqa(EvalOptions())
+    items = load_piqa(PIQAOptions())
     assert len(items) == 1838 and {i.label for i in items} == {0, 1}
     assert all(len(i.choices) == 2 for i in items)
 
@@ -54,7 +55,7 @@ def test_piqa_label_count_mismatch(tmp_path, shared_data):
     (tmp_path / "valid.jsonl").write_text("".join((src / "valid.jsonl").read_text().splitlines(True)[:3]))
     (tmp_path / "valid-labels.lst").write_text("0\n1\n")
     with pytest.raises(FastpruneError, match="2 labels for 3"):
-        load_piqa(EvalOptions(piqa_dir=tmp_path))
+        load_piqa(PIQAOptions(dir=tmp_path))
 
 
 class TableLM:
@@ -82,7 +83,7 @@ def test_acc_vs_acc_norm():
 
 
 def test_tasks_on_tiny_model(tiny_lm, shared_data):
-    r = PIQATask(EvalOptions()).run(tiny_lm, limit=6, seed=0)
+    r = PIQATask(EvaluateOptions()).run(tiny_lm, limit=6, seed=0)
     assert r.n == 6 and set(r.metrics) == {"acc", "acc_norm"} and r.primary == "acc_norm"
     assert all(len(s["loglik"]) == 2 and max(s["loglik"]) < 0 for s in r.samples)
     task = MultipleChoiceTask(str(FIXTURES / "mc.jsonl"))

@@ -2,8 +2,10 @@ import random
 
 import pytest
 
+from fastprune.evaluate import EvaluateOptions
 from fastprune.evaluate.parens import (
     PAIRS,
+    ParensOptions,
     ParensTask,
     build_prompt,
     closing_sequence,
@@ -11,7 +13,6 @@ from fastprune.evaluate.parens import (
     make_problems,
     parse_closing,
 )
-from fastprune.evaluate.task import EvalOptions
 
 
 def _balanced(seq: str) -> bool:
@@ -87,7 +88,7 @@ class EchoLM:
 
 
 def test_task_reports_per_depth():
-    result = ParensTask(EvalOptions(parens_depths=(2, 4, 6, 8))).run(EchoLM(), limit=10, seed=0)
+    result = ParensTask(EvaluateOptions(parens=ParensOptions(depths=(2, 4, 6, 8)))).run(EchoLM(), limit=10, seed=0)
     m = result.metrics
     assert result.n == 10
     assert m["exact_match/2"] == m["exact_match/4"] == 1.0
@@ -101,6 +102,6 @@ def test_task_reports_per_depth():
 
 
 def test_task_on_tiny_model(tiny_lm):
-    result = ParensTask(EvalOptions(parens_depths=(1, 3))).run(tiny_lm, limit=4, seed=0)
+    result = ParensTask(EvaluateOptions(parens=ParensOptions(depths=(1, 3)))).run(tiny_lm, limit=4, seed=0)
     assert result.n == 4 and {"exact_match/1", "exact_match/3"} <= set(result.metrics)
     assert all(s["num_tokens"] <= 3 * 3 + 4 for s in result.samples)

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from fastprune.errors import FastpruneError
-from fastprune.evaluate.perplexity import PerplexityTask, token_nlls, windows
-from fastprune.evaluate.task import EvalOptions
+from fastprune.evaluate import EvaluateOptions
+from fastprune.evaluate.perplexity import PerplexityOptions, PerplexityTask, token_nlls, windows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -64,8 +64,8 @@ def test_limit_caps_windows(tiny_lm):
 
 
 def test_task_on_file(tiny_lm):
-    r = PerplexityTask(EvalOptions(ppl_file=FIXTURES / "short.txt", ppl_max_length=32, ppl_stride=16)).run(
-        tiny_lm, limit=None, seed=0)
+    options = EvaluateOptions(ppl=PerplexityOptions(file=FIXTURES / "short.txt", max_length=32, stride=16))
+    r = PerplexityTask(options).run(tiny_lm, limit=None, seed=0)
     text = (FIXTURES / "short.txt").read_text()
     assert r.n == len(tiny_lm.encode(text)) - 1 == r.metrics["tokens"]
     assert r.metrics["ppl"] == pytest.approx(math.exp(r.metrics["nll"]))
@@ -76,6 +76,6 @@ def test_task_on_file(tiny_lm):
 
 def test_task_errors(tmp_path):
     with pytest.raises(FastpruneError, match="does not exist"):
-        PerplexityTask(EvalOptions(ppl_file=tmp_path / "nope.txt"))
+        PerplexityTask(EvaluateOptions(ppl=PerplexityOptions(file=tmp_path / "nope.txt")))
     with pytest.raises(FastpruneError, match="stride"):
-        PerplexityTask(EvalOptions(ppl_file=FIXTURES / "short.txt", ppl_stride=0))
+        PerplexityTask(EvaluateOptions(ppl=PerplexityOptions(file=FIXTURES / "short.txt", stride=0)))

@@ -99,3 +99,23 @@ def test_retention_interval_with_a_zero_base_resample():
     assert 0 < low < 2.0 and high == float("inf")
     assert retention_interval(c) == f" [{100 * low:.0f}%, unbounded]"
     assert retention_interval(None) == ""
+
+
+def test_task_meta_records_what_the_result_reports(caplog):
+    from fastprune.evaluate.report import primaries_of, task_meta
+    from fastprune.evaluate.task import TaskInfo
+
+    class Declared:
+        name = "t"
+        info = TaskInfo("multiple-choice", "acc_norm", "x")
+
+    assert task_meta(Declared(), TaskResult({}, 0, primary="acc_norm")) == {
+        "kind": "multiple-choice", "primary": "acc_norm", "higher_is_better": True}
+    with caplog.at_level("WARNING"):
+        assert task_meta(Declared(), TaskResult({}, 0, primary="acc"))["primary"] == "acc"
+    assert "declares primary acc_norm" in caplog.text
+    assert task_meta(object(), TaskResult({}, 0, primary="p"))["kind"] is None
+    scores = {"a": {"x": {"meta": {"primary": "acc", "higher_is_better": True}}, "old": {}},
+              "b": {"y": {"meta": {"primary": "ppl", "higher_is_better": False}}}}
+    assert primaries_of(scores, {"old": ("exact_match", True)}) == {
+        "x": ("acc", True), "old": ("exact_match", True), "y": ("ppl", False)}

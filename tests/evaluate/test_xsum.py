@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 
 from fastprune.errors import FastpruneError
+from fastprune.evaluate import EvaluateOptions
 from fastprune.evaluate.lm import Generation
-from fastprune.evaluate.task import EvalOptions
-from fastprune.evaluate.xsum import XSumTask, lcs_length, rouge_l, tokens
+from fastprune.evaluate.xsum import XSumOptions, XSumTask, lcs_length, rouge_l, tokens
 
 FIXTURE = Path(__file__).parent / "fixtures" / "xsum.jsonl"
 
@@ -35,15 +35,15 @@ class CopyLM:
 
 
 def test_task_scores_rouge(tmp_path):
-    r = XSumTask(EvalOptions(xsum_file=FIXTURE)).run(CopyLM(), limit=None, seed=0)
+    r = XSumTask(EvaluateOptions(xsum=XSumOptions(file=FIXTURE))).run(CopyLM(), limit=None, seed=0)
     assert r.n == 2 and r.primary == "rougeL"
     assert r.samples[1]["rougeL"] > 0.8 and r.samples[0]["rougeL"] < 0.3
     bad = tmp_path / "x.jsonl"
     bad.write_text('{"document": "text"}\n')
     with pytest.raises(FastpruneError, match=r"missing field\(s\) summary"):
-        XSumTask(EvalOptions(xsum_file=bad))
+        XSumTask(EvaluateOptions(xsum=XSumOptions(file=bad)))
 
 
 def test_tiny_model_end_to_end(tiny_lm):
-    r = XSumTask(EvalOptions(xsum_file=FIXTURE, max_new_tokens=8)).run(tiny_lm, limit=1, seed=0)
+    r = XSumTask(EvaluateOptions(max_new_tokens=8, xsum=XSumOptions(file=FIXTURE))).run(tiny_lm, limit=1, seed=0)
     assert r.n == 1 and 0.0 <= r.metrics["rougeL"] <= 1.0

@@ -113,3 +113,19 @@ def test_pruned_layers_say_which_metric_ranked_them(tmp_path):
     assert "(bi by `taylor`, the lowest dropped: first-order Taylor importance" in report
     assert "(block by `cosine`, the highest dropped: mean cosine similarity" in report
     assert "removed layers [1] of 4 (rev); 3 layers left" in report
+
+
+def test_scores_written_before_they_carried_meta_still_read(study):
+    import json
+
+    from fastprune.pipeline.report import collect_scores, task_kinds
+
+    run_dir, steps = study
+    for step in steps:
+        doc = json.loads(step.output.read_text())
+        assert all("meta" in entry for by_task in doc.values() for entry in by_task.values())
+        step.output.write_text(json.dumps({m: {t: {k: v for k, v in e.items() if k != "meta"}
+                                               for t, e in by_task.items()} for m, by_task in doc.items()}))
+    scores, primaries = collect_scores(steps)
+    assert primaries == {"arith": ("acc", True), "piqa": ("acc", True)}  # from run.json
+    assert task_kinds(scores) == {"arith": "generative", "piqa": "classification"}  # from the registry

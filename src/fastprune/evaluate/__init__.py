@@ -1,26 +1,37 @@
 """Evaluation of what pruning breaks: generative reasoning, algorithmic probes, classification, perplexity.
 
-A task is data + prompt builder + metric (``fastprune.evaluate.<task>``), independent of the model;
-``EvalModel`` puts generation (the fused engine) and batched scoring behind one interface;
-``run_eval`` runs tasks over models and writes scores.json, per-sample JSONL and the comparison table.
-The comparison and reporting helpers (``compare_evals``, ``retention_interval``, ...) resolve on first use:
-they pull in scipy.
+A task is data + prompt builder + metric (``fastprune.evaluate.<task>``), independent of the model, and
+declares its metadata (``TaskInfo``: kind, primary metric, direction, chance) and its options groups;
+``EvalModel`` puts generation (the fused engine) and batched scoring behind one interface; ``run(options)``
+(options: ``EvaluateOptions``) runs tasks over models and writes scores.json (each task's metadata beside
+its scores), per-sample JSONL and the comparison table.
 """
 
-import importlib
+from fastprune.evaluate.generative import GenerativeTask
+from fastprune.evaluate.options import GeneralOptions, options_class
+from fastprune.evaluate.registry import TASKS, make_task, make_tasks, register_task, task_info, unregister_task
+from fastprune.evaluate.stage import run
+from fastprune.evaluate.task import KINDS, Task, TaskInfo, TaskResult, contrast_group
 
-from fastprune.evaluate.registry import TASKS, make_task, make_tasks
-from fastprune.evaluate.task import EvalOptions, TaskResult
-
-_LAZY = {
-    "compare_evals": "compare", "load_eval": "compare",
-    "chance_note": "report", "retention_interval": "report", "too_small": "report", "with_interval": "report",
-    "PairedComparison": "stats",
+# what readers of finished evaluations (the ``fastprune run`` report) use; imported on first use, as they
+# pull in scipy
+_READERS = {
+    "PairedComparison": "fastprune.evaluate.stats", "compare_evals": "fastprune.evaluate.compare",
+    "load_eval": "fastprune.evaluate.compare", "chance_note": "fastprune.evaluate.report",
+    "primaries_of": "fastprune.evaluate.report", "retention_interval": "fastprune.evaluate.report",
+    "too_small": "fastprune.evaluate.report", "with_interval": "fastprune.evaluate.report",
 }
-__all__ = ["TASKS", "EvalOptions", "TaskResult", "make_task", "make_tasks", *sorted(_LAZY)]
+
+__all__ = ["KINDS", "TASKS", "EvaluateOptions", "GeneralOptions", "GenerativeTask", "Task", "TaskInfo",
+           "TaskResult", "contrast_group", "make_task", "make_tasks", "options_class", "register_task", "run",
+           "task_info", "unregister_task", *_READERS]
 
 
 def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'fastprune.evaluate' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"fastprune.evaluate.{_LAZY[name]}"), name)
+    if name == "EvaluateOptions":  # derived from the registry: the class of the tasks registered now
+        return options_class()
+    if name in _READERS:
+        import importlib
+
+        return getattr(importlib.import_module(_READERS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,9 +8,11 @@ no longer carry the computation" from "cannot format an answer" after pruning.
 
 from __future__ import annotations
 
+import argparse
 import random
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.probes import (
@@ -20,7 +22,8 @@ from fastprune.evaluate.probes import (
     grouped_item_metrics,
     mean,
 )
-from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult
+from fastprune.evaluate.task import ItemMetric, Task, TaskInfo, TaskResult
+from fastprune.options import option
 
 KINDS = ("1dc", "add1", "add2", "add3", "sub1", "sub2", "sub3", "mul1", "mul2", "mul3")
 DEFAULT_SIZE = 300
@@ -29,6 +32,27 @@ _WORDS = {"add": ("plus", lambda a, b: a + b), "sub": ("minus", lambda a, b: a -
 _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 _INT_RE = re.compile(r"-?\d[\d,]*")
 FIRST_CHARS = tuple("0123456789-")
+
+
+def _names(text: str) -> tuple[str, ...]:
+    values = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return values
+
+
+@dataclass
+class ArithOptions:
+    kinds: tuple[str, ...] | None = option(None, parse=_names,
+                                           help="arith kinds to cycle through, e.g. add1,sub1,1dc (default: all ten)")
+    shots: int = option(4, help="worked examples before each question")
+
+    def __post_init__(self):
+        unknown = [k for k in self.kinds or () if k not in KINDS]
+        if unknown or self.kinds == ():
+            raise FastpruneError(f"--arith-kinds: unknown kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
+        if self.shots < 0:
+            raise FastpruneError(f"--arith-shots must be >= 0, got {self.shots}")
 
 
 @dataclass(frozen=True)
@@ -74,16 +98,18 @@ def parse_answer(generation: str) -> int | None:
         return None
 
 
-class ArithTask:
+class ArithTask(Task):
     name = "arith"
+    # exact match of an open integer answer: a guess is essentially never right
+    info = TaskInfo("generative", "exact_match", "seeded few-shot arithmetic (1dc, 1-3 digit add/sub/mul): exact "
+                    "match, first digit", chance=0.0)
+    option_groups: ClassVar[dict[str, type]] = {"arith": ArithOptions}
 
-    def __init__(self, options: EvalOptions):
-        self.shots = options.arith_shots
+    def __init__(self, options):
+        super().__init__(options)
+        self.shots = options.arith.shots
         self.max_new_tokens = options.max_new_tokens or 8
-        self.kinds = tuple(options.arith_kinds or KINDS)
-        unknown = [k for k in self.kinds if k not in KINDS]
-        if unknown or not self.kinds:
-            raise FastpruneError(f"--arith-kinds: unknown kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}")
+        self.kinds = tuple(options.arith.kinds or KINDS)
 
     def run(self, lm, limit: int | None, seed: int) -> TaskResult:
         problems = make_problems(DEFAULT_SIZE if limit is None else limit, seed, self.kinds)
@@ -120,6 +146,6 @@ class ArithTask:
         }
         items = {"exact_match": ItemMetric("correct"), "first_digit_acc": ItemMetric("first_digit_correct"),
                  **grouped_item_metrics(samples, "kind")}
-        # exact match of an open integer answer: a guess is essentially never right
-        chance = {"exact_match": 0.0, "first_digit_acc": 1 / len(FIRST_CHARS)}
-        return TaskResult(metrics, len(samples), samples, primary="exact_match", item_metrics=items, chance=chance)
+        chance = {"exact_match": self.info.chance, "first_digit_acc": 1 / len(FIRST_CHARS)}
+        return TaskResult(metrics, len(samples), samples, primary=self.info.primary, item_metrics=items,
+                          chance=chance)

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 
 from fastprune.evaluate.probes import first_token_choice, grouped_accuracy, grouped_item_metrics, mean
-from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult
+from fastprune.evaluate.task import ItemMetric, Task, TaskInfo, TaskResult
 
 DEFAULT_SIZE = 200
 TOTAL = 10 * 3 * 10 * 3 * 10  # operands x operations
@@ -75,11 +75,10 @@ def first_digit(answer: int) -> str:
     return str(abs(answer))[0]
 
 
-class Arith1dcTask:
+class Arith1dcTask(Task):
     name = "arith_1dc"
-
-    def __init__(self, options: EvalOptions):
-        self.options = options
+    info = TaskInfo("next-token-probe", "first_digit_acc", "the paper's 1dc protocol: 3-shot, argmax over the ten "
+                    "digits, chance 10%", chance=1 / len(DIGITS))
 
     def run(self, lm, limit: int | None, seed: int) -> TaskResult:
         problems = make_problems(DEFAULT_SIZE if limit is None else limit, seed)
@@ -97,6 +96,6 @@ class Arith1dcTask:
                    **grouped_accuracy(samples, "sign", name="first_digit_acc")}
         items = {"first_digit_acc": ItemMetric("correct"),
                  **grouped_item_metrics(samples, "sign", name="first_digit_acc")}
-        chance = {name: 1 / len(DIGITS) for name in metrics}
-        return TaskResult(metrics, len(samples), samples, primary="first_digit_acc", item_metrics=items,
+        chance = {name: self.info.chance for name in metrics}
+        return TaskResult(metrics, len(samples), samples, primary=self.info.primary, item_metrics=items,
                           chance=chance)

@@ -17,7 +17,7 @@ from pathlib import Path
 from fastprune.errors import FastpruneError
 from fastprune.evaluate import stats
 from fastprune.evaluate.items import spec_from_dict, values_of
-from fastprune.evaluate.report import retention_interval, verdict
+from fastprune.evaluate.report import primaries_of, retention_interval, verdict
 from fastprune.evaluate.task import ItemMetric
 from fastprune.utils_io import atomic_write_json, slug
 
@@ -43,8 +43,10 @@ class EvalRun:
             return [json.loads(line) for line in f if line.strip()]
 
     def primary(self, task: str) -> tuple[str, bool] | None:
+        """From the scores' ``meta``; run.json's ``primary`` for evaluations written before it existed."""
         p = self.meta.get("primary", {}).get(task)
-        return (p["metric"], bool(p["higher_is_better"])) if p else None
+        fallback = {task: (p["metric"], bool(p["higher_is_better"]))} if p else None
+        return primaries_of(self.scores, fallback).get(task)
 
     def item_metric(self, task: str, metric: str) -> ItemMetric | None:
         spec = self.meta.get("item_metrics", {}).get(task, {}).get(metric)

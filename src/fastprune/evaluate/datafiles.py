@@ -59,6 +59,14 @@ def local_data_file(data_dir: Path | None, relpath: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def file_or_hub_records(path: str | Path | None, required: Sequence[str], name: str, config: str | None,
+                        split: str, flag: str) -> list[dict]:
+    """The records of ``path`` when given, else of the hub dataset (``flag``: the option naming the file)."""
+    if path is not None:
+        return read_jsonl(path, required)
+    return hub_records(name, config, split, required, flag)
+
+
 def hub_records(
     name: str, config: str | None, split: str, required: Sequence[str], flag: str = "a local file"
 ) -> list[dict]:

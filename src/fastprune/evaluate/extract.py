@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+# the zero-shot chat instruction of the paper's protocol (gsm8k, math500): the answer is read from \boxed{}
+ZERO_SHOT_SUFFIX = "\nPlease reason step by step, and put your final answer within \\boxed{}."
+
 _NUMBER = r"-?[$€£]?\s?-?\d[\d,]*(?:\.\d+)?|-?[$€£]?\s?-?\.\d+"
 _NUMBER_RE = re.compile(_NUMBER)
 _HASHES_RE = re.compile(r"####\s*(" + _NUMBER + ")")

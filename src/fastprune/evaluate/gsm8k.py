@@ -9,15 +9,27 @@ the token budget counts as wrong.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
 
+from fastprune.errors import FastpruneError
 from fastprune.evaluate.datafiles import hub_records, local_data_file, read_jsonl
-from fastprune.evaluate.extract import extract_answer, normalize_number, numbers_equal
-from fastprune.evaluate.probes import generation_metrics, mean
-from fastprune.evaluate.task import EvalOptions, TaskResult, take
+from fastprune.evaluate.extract import ZERO_SHOT_SUFFIX, extract_answer, normalize_number, numbers_equal
+from fastprune.evaluate.generative import GenerativeTask
+from fastprune.evaluate.probes import mean
+from fastprune.evaluate.task import TaskInfo
+from fastprune.options import option
 
-ZERO_SHOT_SUFFIX = "\nPlease reason step by step, and put your final answer within \\boxed{}."
+__all__ = ["ZERO_SHOT_SUFFIX", "GSM8KFewshotTask", "GSM8KOptions", "GSM8KTask"]
 FIELDS = ("question", "answer")
 _CALC_RE = re.compile(r"<<[^>]*>>")
+
+
+@dataclass
+class GSM8KOptions:
+    file: Path | None = option(None, help="GSM8K-format JSONL (question, answer with '#### N')")
+    shots: int = option(8, help="examples in gsm8k_fewshot")
 
 
 def gold_answer(answer_field: str) -> str:
@@ -36,57 +48,75 @@ def fewshot_solution(answer_field: str) -> str:
     return f"{_CALC_RE.sub('', body).strip()}\nThe answer is {final.strip()}."
 
 
-def load_split(options: EvalOptions, split: str) -> list[dict]:
-    if split == "test" and options.gsm8k_file is not None:
-        return read_jsonl(options.gsm8k_file, FIELDS)
-    local = local_data_file(options.data_dir, f"gsm8k/{split}.jsonl")
+def load_split(options: GSM8KOptions, split: str, data_dir: Path | None = None) -> list[dict]:
+    if split == "test" and options.file is not None:
+        return read_jsonl(options.file, FIELDS)
+    local = local_data_file(data_dir, f"gsm8k/{split}.jsonl")
     if local is not None:
         return read_jsonl(local, FIELDS)
     return hub_records("openai/gsm8k", "main", split, FIELDS, "--gsm8k-file")
 
 
-class GSM8KTask:
-    """Zero-shot (``shots == 0``, chat template) or few-shot (plain completion) GSM8K."""
+class GSM8KTask(GenerativeTask):
+    """Zero-shot (``shots == 0``, chat template) or few-shot (plain completion) GSM8K.
 
-    def __init__(self, options: EvalOptions, shots: int = 0):
-        self.options = options
+    Scored by exact numeric match of the extracted final answer; an answer cut off by the token budget
+    counts as wrong.
+    """
+
+    name = "gsm8k"
+    info = TaskInfo("generative", "exact_match", "GSM8K test, zero-shot chat, answer in \\boxed{}")
+    option_groups: ClassVar[dict[str, type]] = {"gsm8k": GSM8KOptions}
+
+    def __init__(self, options, shots: int = 0):
+        super().__init__(options)
         self.shots = shots
         self.name = "gsm8k" if shots == 0 else "gsm8k_fewshot"
-        self.max_new_tokens = options.max_new_tokens or 512
+        self.chat = shots == 0
+        self.stop_strings = () if shots == 0 else ("\n\nQuestion:", "Question:")
+        self._header: str | None = None
 
-    def _prompts(self, lm, problems: list[dict]) -> tuple[list[str], list[list[int]]]:
+    def docs(self) -> list[dict]:
+        return load_split(self.options.gsm8k, "test", self.options.data_dir)
+
+    def target(self, doc: dict) -> str:
+        return gold_answer(doc["answer"])
+
+    def prompt(self, doc: dict) -> str:
         if self.shots == 0:
-            texts = [p["question"] + ZERO_SHOT_SUFFIX for p in problems]
-            return texts, [lm.prompt_ids(t, chat=True) for t in texts]
-        train = load_split(self.options, "train")[: self.shots]
-        header = "".join(
-            f"Question: {t['question']}\nAnswer: {fewshot_solution(t['answer'])}\n\n" for t in train
-        )
-        texts = [f"{header}Question: {p['question']}\nAnswer:" for p in problems]
-        return texts, [lm.prompt_ids(t) for t in texts]
+            return doc["question"] + ZERO_SHOT_SUFFIX
+        if self._header is None:
+            train = load_split(self.options.gsm8k, "train", self.options.data_dir)[: self.shots]
+            self._header = "".join(
+                f"Question: {t['question']}\nAnswer: {fewshot_solution(t['answer'])}\n\n" for t in train)
+        return f"{self._header}Question: {doc['question']}\nAnswer:"
 
-    def run(self, lm, limit: int | None, seed: int) -> TaskResult:
-        problems = take(load_split(self.options, "test"), limit)
-        golds = [gold_answer(p["answer"]) for p in problems]
-        texts, prompts = self._prompts(lm, problems)
-        stops = () if self.shots == 0 else ("\n\nQuestion:", "Question:")
-        gens = lm.generate(prompts, self.max_new_tokens, seed=seed, stop_strings=stops)
-        samples = []
-        for p, text, gold, g in zip(problems, texts, golds, gens, strict=True):
-            got, rule = extract_answer(g.text)
-            samples.append({
-                "question": p["question"], "prompt": text, "generation": g.text, "extracted": got,
-                # a model that never stops is bounded by the budget and counted wrong, whatever number it
-                # happened to pass on the way
-                "rule": rule, "target": gold,
-                "correct": numbers_equal(got, gold) and g.finish_reason != "length",
-                "finish_reason": g.finish_reason, "num_tokens": g.num_tokens,
-                "prompt_truncated": g.prompt_truncated,
-            })
-        metrics = {
-            "exact_match": mean([s["correct"] for s in samples]),
-            "boxed_rate": mean([s["rule"] == "boxed" for s in samples]),
-            "hit_length_limit": mean([s["finish_reason"] == "length" for s in samples]),
-            **generation_metrics(samples),
-        }
-        return TaskResult(metrics, len(samples), samples, primary="exact_match")
+    def extract(self, doc: dict, generation: str) -> tuple[str | None, str]:
+        return extract_answer(generation)  # (answer, the rule that found it)
+
+    def score(self, doc, target, extracted, generation) -> dict:
+        got, rule = extracted
+        # a model that never stops is bounded by the budget and counted wrong, whatever number it happened
+        # to pass on the way
+        return {"rule": rule, "correct": numbers_equal(got, target) and generation.finish_reason != "length"}
+
+    def doc_fields(self, doc: dict) -> dict:
+        return {"question": doc["question"]}
+
+    def record(self, doc, text, generation, target, extracted, scored) -> dict:
+        record = super().record(doc, text, generation, target, extracted[0], scored)
+        return {**record, "prompt_truncated": generation.prompt_truncated}
+
+    def extra_metrics(self, samples: list[dict]) -> dict[str, float]:
+        return {"boxed_rate": mean([s["rule"] == "boxed" for s in samples]),
+                "hit_length_limit": mean([s["finish_reason"] == "length" for s in samples])}
+
+
+class GSM8KFewshotTask(GSM8KTask):
+    name = "gsm8k_fewshot"
+    info = TaskInfo("generative", "exact_match", "GSM8K test, few-shot chain-of-thought completion")
+
+    def __init__(self, options):
+        if options.gsm8k.shots < 1:
+            raise FastpruneError(f"--gsm8k-shots must be >= 1 for gsm8k_fewshot, got {options.gsm8k.shots}")
+        super().__init__(options, shots=options.gsm8k.shots)

@@ -12,6 +12,7 @@ lm-eval is optional: it is imported only when an ``lm_eval:`` task is built, and
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import math
@@ -19,10 +20,27 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
-from fastprune.evaluate.task import TaskResult
+from fastprune.evaluate.task import Task, TaskInfo, TaskResult
 
 PREFIX = "lm_eval:"
 PRIMARY_ORDER = ("acc_norm", "acc")
+# lm-eval's output_type -> our task kind (plain ``loglikelihood`` tasks, e.g. lambada, stay "external")
+KIND_OF_OUTPUT = {"multiple_choice": "multiple-choice", "generate_until": "generative",
+                  "loglikelihood_rolling": "loglikelihood-perplexity"}
+
+
+def output_types(loaded) -> set[str]:
+    """The output types of every task in what ``TaskManager.load`` returned (groups nest dicts)."""
+    if isinstance(loaded, dict):
+        return set().union(*(output_types(v) for v in loaded.values())) if loaded else set()
+    kind = getattr(loaded, "OUTPUT_TYPE", None) or getattr(getattr(loaded, "config", None), "output_type", None)
+    return {kind} if isinstance(kind, str) else set()
+
+
+def kind_of(types: set[str]) -> str:
+    """Our kind of a task or group whose tasks have these output types; "external" when mixed or unknown."""
+    kinds = {KIND_OF_OUTPUT.get(t, "external") for t in types}
+    return kinds.pop() if len(kinds) == 1 else "external"
 
 
 def require_lm_eval():
@@ -128,8 +146,21 @@ def to_task_result(out: dict, name: str) -> TaskResult:
     return TaskResult(metrics, n, samples, primary=primary, higher_is_better=bool(higher))
 
 
-class LmEvalTask:
-    """``lm_eval:NAME``: lm-eval task or group ``NAME`` scored by lm-eval on our loaded model."""
+class LmEvalTask(Task):
+    """``lm_eval:NAME``: lm-eval task or group ``NAME`` scored by lm-eval on our loaded model.
+
+    lm-eval owns the prompts and metrics, so the primary metric and its direction come with each result
+    (``to_task_result``); the declared primary is the first choice of ``PRIMARY_ORDER``.
+    """
+
+    name = "lm_eval"
+    info = TaskInfo("external", PRIMARY_ORDER[0], "an lm-evaluation-harness task or group (pip install lm_eval)",
+                    usage="lm_eval:NAME")
+    parameterised = True
+
+    @classmethod
+    def build(cls, options, value: str | None = None) -> LmEvalTask:
+        return cls(value or "", options.lm_eval_include)
 
     def __init__(self, lm_eval_name: str, include: Sequence[str | Path] = ()):
         if not lm_eval_name:
@@ -146,13 +177,15 @@ class LmEvalTask:
         few-shot seed) on its task objects, so they are not shared between models.
         """
         try:
-            self.manager.load([self.lm_eval_name])
+            loaded = self.manager.load([self.lm_eval_name])
         except Exception as exc:  # lm-eval and datasets raise many types; the user needs the message
             raise FastpruneError(
                 f"lm-eval could not build task {self.lm_eval_name!r}: {type(exc).__name__}: {exc} "
                 "(hub datasets need a network or the datasets cache; relative data_files in a local YAML "
                 "are resolved against the working directory)"
             ) from exc
+        # lm-eval's output type says what kind of task it is; the report's contrast reads the kind
+        self.info = dataclasses.replace(self.info, kind=kind_of(output_types(loaded)))
 
     def run(self, lm, limit: int | None, seed: int) -> TaskResult:
         lm_eval = require_lm_eval()

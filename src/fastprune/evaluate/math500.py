@@ -10,14 +10,22 @@ with ``problem``, ``answer``) or the hub's ``HuggingFaceH4/MATH-500`` test split
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
 
-from fastprune.evaluate.datafiles import hub_records, read_jsonl
-from fastprune.evaluate.extract import last_boxed, normalize_number
-from fastprune.evaluate.gsm8k import ZERO_SHOT_SUFFIX
-from fastprune.evaluate.probes import generation_metrics, mean
-from fastprune.evaluate.task import EvalOptions, TaskResult, take
+from fastprune.evaluate.datafiles import file_or_hub_records
+from fastprune.evaluate.extract import ZERO_SHOT_SUFFIX, last_boxed, normalize_number
+from fastprune.evaluate.generative import GenerativeTask
+from fastprune.evaluate.task import TaskInfo
+from fastprune.options import option
 
 FIELDS = ("problem", "answer")
+
+
+@dataclass
+class Math500Options:
+    file: Path | None = option(None, help="MATH-500-format JSONL (problem, answer)")
 
 
 def _fix_fracs(s: str) -> str:
@@ -62,28 +70,31 @@ def answers_equivalent(prediction: str | None, reference: str) -> bool:
     return np_ is not None and np_ == nr
 
 
-class Math500Task:
+class Math500Task(GenerativeTask):
     name = "math500"
+    info = TaskInfo("generative", "exact_match", "MATH-500 (--math500-file or the hub), \\boxed{} answer equivalence")
+    option_groups: ClassVar[dict[str, type]] = {"math500": Math500Options}
+    default_max_new_tokens = 1024
 
-    def __init__(self, options: EvalOptions):
-        self.max_new_tokens = options.max_new_tokens or 1024
-        if options.math500_file is not None:  # loaded now: a bad file fails before any model loads
-            self.records = read_jsonl(options.math500_file, FIELDS)
-        else:
-            self.records = hub_records("HuggingFaceH4/MATH-500", None, "test", FIELDS, "--math500-file")
+    def __init__(self, options):
+        super().__init__(options)
+        # loaded now: a bad file fails before any model loads
+        self.records = file_or_hub_records(options.math500.file, FIELDS, "HuggingFaceH4/MATH-500", None, "test",
+                                           "--math500-file")
 
-    def run(self, lm, limit: int | None, seed: int) -> TaskResult:
-        records = take(self.records, limit)
-        texts = [r["problem"] + ZERO_SHOT_SUFFIX for r in records]
-        gens = lm.generate([lm.prompt_ids(t, chat=True) for t in texts], self.max_new_tokens, seed=seed)
-        samples = []
-        for r, t, g in zip(records, texts, gens, strict=True):
-            got = last_boxed(g.text)
-            samples.append({
-                "prompt": t, "generation": g.text, "extracted": got, "target": r["answer"],
-                "correct": answers_equivalent(got, str(r["answer"])) and g.finish_reason != "length",
-                "subject": r.get("subject"), "level": r.get("level"), "finish_reason": g.finish_reason,
-                "num_tokens": g.num_tokens,
-            })
-        metrics = {"exact_match": mean([s["correct"] for s in samples]), **generation_metrics(samples)}
-        return TaskResult(metrics, len(samples), samples, primary="exact_match")
+    def docs(self) -> list[dict]:
+        return self.records
+
+    def prompt(self, doc: dict) -> str:
+        return doc["problem"] + ZERO_SHOT_SUFFIX
+
+    def target(self, doc: dict):
+        return doc["answer"]
+
+    def extract(self, doc: dict, generation: str) -> str | None:
+        return last_boxed(generation)
+
+    def score(self, doc, target, extracted, generation) -> dict:
+        # an answer cut off by the token budget counts as wrong
+        return {"correct": answers_equivalent(extracted, str(target)) and generation.finish_reason != "length",
+                "subject": doc.get("subject"), "level": doc.get("level")}

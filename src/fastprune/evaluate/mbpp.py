@@ -9,15 +9,21 @@ sandbox, with the same failure categories as HumanEval. Data: ``--mbpp-file`` (J
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
 
 from fastprune.errors import FastpruneError
-from fastprune.evaluate.datafiles import hub_records, read_jsonl
-from fastprune.evaluate.humaneval import summarize
-from fastprune.evaluate.probes import generation_metrics
-from fastprune.evaluate.sandbox import run_programs, sandbox_kind
-from fastprune.evaluate.task import EvalOptions, TaskResult, take
+from fastprune.evaluate.code_exec import CodeExecTask, code_info
+from fastprune.evaluate.datafiles import file_or_hub_records
+from fastprune.options import option
 
 _FENCE_RE = re.compile(r"```(?:python|py|Python)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+@dataclass
+class MBPPOptions:
+    file: Path | None = option(None, help="MBPP-format JSONL (text or prompt, test_list)")
 
 
 def description(record: dict) -> str:
@@ -41,13 +47,9 @@ def program(record: dict, code: str) -> str:
     return f"{setup}\n{code}\n\n" + "\n".join(record["test_list"]) + "\n"
 
 
-def load_records(options: EvalOptions) -> list[dict]:
-    if options.mbpp_file is not None:
-        records = read_jsonl(options.mbpp_file, ("test_list",))
-    else:
-        records = hub_records(
-            "google-research-datasets/mbpp", "sanitized", "test", ("test_list",), "--mbpp-file"
-        )
+def load_records(options: MBPPOptions) -> list[dict]:
+    records = file_or_hub_records(options.file, ("test_list",), "google-research-datasets/mbpp", "sanitized",
+                                  "test", "--mbpp-file")
     for i, r in enumerate(records):
         if not description(r) or not isinstance(r["test_list"], list) or not r["test_list"]:
             raise FastpruneError(f"MBPP record {i + 1}: needs a 'text' (or 'prompt') description and a "
@@ -55,29 +57,26 @@ def load_records(options: EvalOptions) -> list[dict]:
     return records
 
 
-class MBPPTask:
+class MBPPTask(CodeExecTask):
     name = "mbpp"
-    runs_code = True  # executes model-written programs: needs the sandbox
+    info = code_info("MBPP (--mbpp-file or the hub), first test in the prompt, sandboxed")
+    option_groups: ClassVar[dict[str, type]] = {"mbpp": MBPPOptions, **CodeExecTask.option_groups}
 
-    def __init__(self, options: EvalOptions):
-        self.options = options
-        self.max_new_tokens = options.max_new_tokens or 512
-        self.records = load_records(options)  # a bad file fails before any model loads
+    def __init__(self, options):
+        super().__init__(options)
+        self.records = load_records(options.mbpp)  # a bad file fails before any model loads
 
-    def run(self, lm, limit: int | None, seed: int) -> TaskResult:
-        opts = self.options
-        records = take(self.records, limit)
-        texts = [build_prompt(r) for r in records]
-        gens = lm.generate([lm.prompt_ids(t, chat=True) for t in texts], self.max_new_tokens, seed=seed)
-        codes = [extract_code(g.text) for g in gens]
-        results = run_programs([program(r, c) for r, c in zip(records, codes, strict=True)],
-                               opts.sandbox_timeout, opts.sandbox_memory_mb, opts.sandbox_workers,
-                               opts.allow_unsandboxed_exec)
-        samples = [{
-            "task_id": r.get("task_id"), "prompt": t, "generation": g.text, "extracted": c,
-            "correct": x.passed, "category": x.category, "error": x.error,
-            "finish_reason": g.finish_reason, "num_tokens": g.num_tokens, "sandbox": x.sandbox,
-        } for r, t, g, c, x in zip(records, texts, gens, codes, results, strict=True)]
-        metrics = {**summarize([[x] for x in results], (1,)), **generation_metrics(samples)}
-        return TaskResult(metrics, len(samples), samples, primary="pass@1",
-                          info={"sandbox": sandbox_kind(results)})
+    def docs(self) -> list[dict]:
+        return self.records
+
+    def prompt(self, doc: dict) -> str:
+        return build_prompt(doc)
+
+    def extract(self, doc: dict, generation: str) -> str:
+        return extract_code(generation)
+
+    def program(self, doc: dict, code: str) -> str:
+        return program(doc, code)
+
+    def doc_fields(self, doc: dict) -> dict:
+        return {"task_id": doc.get("task_id")}

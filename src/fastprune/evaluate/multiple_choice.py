@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.datafiles import local_data_file, read_jsonl
 from fastprune.evaluate.probes import mean
-from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult, take
+from fastprune.evaluate.task import ItemMetric, Task, TaskInfo, TaskResult, take
+from fastprune.options import option
+
+
+@dataclass
+class PIQAOptions:
+    dir: Path | None = option(None, help="folder with PIQA valid.jsonl + valid-labels.lst")
 
 
 @dataclass(frozen=True)
@@ -59,13 +66,13 @@ def context_of(question: str) -> str:
     return f"Question: {question}\nAnswer:"
 
 
-def load_piqa(options: EvalOptions) -> list[Item]:
-    if options.piqa_dir is not None:
-        folder = Path(options.piqa_dir)
+def load_piqa(options: PIQAOptions, data_dir: Path | None = None) -> list[Item]:
+    if options.dir is not None:
+        folder = Path(options.dir)
         data, labels_file = folder / "valid.jsonl", folder / "valid-labels.lst"
     else:
-        data = local_data_file(options.data_dir, "piqa/valid.jsonl")
-        labels_file = local_data_file(options.data_dir, "piqa/valid-labels.lst")
+        data = local_data_file(data_dir, "piqa/valid.jsonl")
+        labels_file = local_data_file(data_dir, "piqa/valid-labels.lst")
         if data is None or labels_file is None:
             raise FastpruneError("PIQA files (piqa/valid.jsonl + valid-labels.lst) not found in the shared "
                                  "data folder; give their folder with --piqa-dir")
@@ -107,23 +114,31 @@ def load_mc_jsonl(path: str | Path) -> list[Item]:
     return items
 
 
-class PIQATask:
+class PIQATask(Task):
     name = "piqa"
-
-    def __init__(self, options: EvalOptions):
-        self.options = options
+    info = TaskInfo("multiple-choice", "acc_norm", "PIQA validation, log-likelihood acc / acc_norm", chance=0.5)
+    option_groups: ClassVar[dict[str, type]] = {"piqa": PIQAOptions}
 
     def run(self, lm, limit: int | None, seed: int) -> TaskResult:
-        return score_items(lm, take(load_piqa(self.options), limit))
+        return score_items(lm, take(load_piqa(self.options.piqa, self.options.data_dir), limit))
 
 
-class MultipleChoiceTask:
+class MultipleChoiceTask(Task):
     """``mc:PATH``: any multiple-choice JSONL file."""
+
+    name = "mc"
+    info = TaskInfo("multiple-choice", "acc_norm", "any multiple-choice JSONL (question, choices, answer)",
+                    usage="mc:PATH")
+    parameterised = True
 
     def __init__(self, path: str):
         self.path = Path(path)
         self.name = f"mc:{self.path.stem}"
         load_mc_jsonl(self.path)  # validate before any model is loaded
+
+    @classmethod
+    def build(cls, options, value: str | None = None) -> MultipleChoiceTask:
+        return cls(value)
 
     def run(self, lm, limit: int | None, seed: int) -> TaskResult:
         return score_items(lm, take(load_mc_jsonl(self.path), limit))

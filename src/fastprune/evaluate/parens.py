@@ -10,14 +10,29 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import ClassVar
 
+from fastprune.errors import FastpruneError
 from fastprune.evaluate.probes import generation_metrics, grouped_accuracy, grouped_item_metrics, mean
-from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult
+from fastprune.evaluate.task import ItemMetric, Task, TaskInfo, TaskResult, positive_ints
+from fastprune.options import option
 
 PAIRS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = set(PAIRS.values())
 DEFAULT_PER_DEPTH = 50
 INSTRUCTION = "Complete the sequence so that every open bracket is closed, in the right order."
+
+
+@dataclass
+class ParensOptions:
+    depths: tuple[int, ...] = option((2, 4, 6, 8), parse=positive_ints, help="open depths to probe")
+    shots: int = option(3, help="worked examples before each item (depths 1, 2, 3; at most 3)")
+
+    def __post_init__(self):
+        if not self.depths or min(self.depths) < 1:
+            raise FastpruneError(f"--parens-depths must be positive integers, got {self.depths}")
+        if not 0 <= self.shots <= 3:
+            raise FastpruneError(f"--parens-shots must be 0 to 3, got {self.shots}")
 
 
 @dataclass(frozen=True)
@@ -85,12 +100,16 @@ def chance_levels(problems: list[Problem]) -> dict[str, float]:
     return out
 
 
-class ParensTask:
+class ParensTask(Task):
     name = "parens"
+    # chance (3^-depth, a guesser closing the right number of brackets) depends on the depths: per run
+    info = TaskInfo("generative", "exact_match", "close a Dyck-3 bracket prefix; exact match per depth")
+    option_groups: ClassVar[dict[str, type]] = {"parens": ParensOptions}
 
-    def __init__(self, options: EvalOptions):
-        self.depths = tuple(options.parens_depths)
-        self.shots = options.parens_shots
+    def __init__(self, options):
+        super().__init__(options)
+        self.depths = tuple(options.parens.depths)
+        self.shots = options.parens.shots
         self.max_new_tokens = options.max_new_tokens or 3 * max(self.depths) + 4
 
     def run(self, lm, limit: int | None, seed: int) -> TaskResult:
@@ -118,5 +137,5 @@ class ParensTask:
             **generation_metrics(samples),
         }
         items = {"exact_match": ItemMetric("correct"), **grouped_item_metrics(samples, "depth")}
-        return TaskResult(metrics, len(samples), samples, primary="exact_match", item_metrics=items,
+        return TaskResult(metrics, len(samples), samples, primary=self.info.primary, item_metrics=items,
                           chance=chance_levels(problems))

@@ -9,13 +9,21 @@ The interval of ppl is a bootstrap over windows.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import ClassVar
 
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.datafiles import local_data_file
-from fastprune.evaluate.task import EvalOptions, ItemMetric, TaskResult
+from fastprune.evaluate.task import ItemMetric, Task, TaskInfo, TaskResult
+from fastprune.options import option
+
+
+@dataclass
+class PerplexityOptions:
+    file: Path | None = option(None, help="text file for ppl (default: WikiText-2 test)")
+    max_length: int = option(1024, help="ppl window length in tokens")
+    stride: int = option(512, help="ppl window stride in tokens")
 
 
 def windows(num_tokens: int, max_length: int, stride: int) -> list[tuple[int, int, int]]:
@@ -48,6 +56,8 @@ def window_nlls(
     lm, ids: list[int], max_length: int, stride: int, limit: int | None = None
 ) -> list[tuple[tuple[int, int, int], float, int]]:
     """Per window: ((begin, end, first_scored), summed nll, scored tokens); the items of the ppl interval."""
+    import torch  # here, not at import: building the CLI must not load torch
+
     spans = windows(len(ids), max_length, stride)[: limit if limit is not None else None]
     out = []
     for i in range(0, len(spans), lm.batch_size):
@@ -62,18 +72,23 @@ def window_nlls(
     return out
 
 
-class PerplexityTask:
+class PerplexityTask(Task):
     name = "ppl"
+    info = TaskInfo("loglikelihood-perplexity", "ppl", "perplexity of a text file (WikiText-2 test by default), "
+                    "sliding window", higher_is_better=False)
+    option_groups: ClassVar[dict[str, type]] = {"ppl": PerplexityOptions}
 
-    def __init__(self, options: EvalOptions):
-        path = options.ppl_file or local_data_file(options.data_dir, "wikitext2/test.txt")
+    def __init__(self, options):
+        super().__init__(options)
+        own = options.ppl
+        path = own.file or local_data_file(options.data_dir, "wikitext2/test.txt")
         if path is None:
             raise FastpruneError("no text for ppl: WikiText-2 (wikitext2/test.txt) is not in the shared data "
                                  "folder; give a text file with --ppl-file")
         self.path = Path(path)
         if not self.path.is_file():
             raise FastpruneError(f"--ppl-file {self.path} does not exist")
-        self.max_length, self.stride = options.ppl_max_length, options.ppl_stride
+        self.max_length, self.stride = own.max_length, own.stride
         windows(10, self.max_length, self.stride)  # validate early
 
     def run(self, lm, limit: int | None, seed: int) -> TaskResult:
@@ -92,5 +107,6 @@ class PerplexityTask:
         samples = [{"id": f"{b}-{e}", "file": str(self.path), "begin": b, "end": e, "first_scored": first,
                     "nll_sum": nll, "tokens": n, "max_length": max_length, "stride": stride}
                    for (b, e, first), nll, n in per_window]
-        return TaskResult(metrics, count, samples, primary="ppl", higher_is_better=False,
+        return TaskResult(metrics, count, samples, primary=self.info.primary,
+                          higher_is_better=self.info.higher_is_better,
                           item_metrics={"ppl": ItemMetric("nll_sum", "ppl", weight="tokens")})

@@ -1,9 +1,12 @@
 """scores.json and the comparison table: every model against the first one (the base).
 
 ``scores`` is ``{model: {task: {metric: value, "n": count, "ci95": {metric: [low, high]},
-"ci_method": {metric: name}, "n_items": {metric: count}, "chance": {metric: value}}}}``: every metric
+"ci_method": {metric: name}, "n_items": {metric: count}, "chance": {metric: value},
+"meta": {"kind": ..., "primary": metric, "higher_is_better": bool}}}}``: every metric
 whose per-item values the task records gets its 95% interval (Wilson for proportions, bootstrap over
-items for means, bootstrap over windows for perplexity). Each task names one primary metric;
+items for means, bootstrap over windows for perplexity). ``meta`` is the task's metadata as the run
+used it (``TaskInfo.kind``, the result's primary metric and direction), so readers of the scores (this
+table, the ``fastprune run`` report) need no table of tasks of their own. Each task names one primary metric;
 the table shows it for every model with its ratio to the base, and one line per model says what it
 keeps ("pruned keeps 91% of piqa, 12% of gsm8k"). For lower-is-better metrics (perplexity) the ratio
 is a factor ("ppl x1.8") rather than a share kept.
@@ -11,11 +14,45 @@ is a factor ("ppl x1.8") rather than a share kept.
 
 from __future__ import annotations
 
+import logging
 import math
 
 from fastprune.evaluate import stats
 from fastprune.evaluate.items import item_metrics_of, values_of
 from fastprune.evaluate.task import TaskResult
+
+log = logging.getLogger(__name__)
+
+
+def task_meta(task, result: TaskResult) -> dict:
+    """What scores.json records of a task beside its numbers: its kind, primary metric and direction."""
+    info = getattr(task, "info", None)
+    if info is not None and info.kind != "external" and (info.primary, info.higher_is_better) != (
+            result.primary, result.higher_is_better):
+        # the result is what was measured, so it is what gets recorded; the declaration is the bug
+        log.warning("task %s declares primary %s (higher is better: %s) but reported %s (%s)", task.name,
+                    info.primary, info.higher_is_better, result.primary, result.higher_is_better)
+    return {"kind": info.kind if info is not None else None, "primary": result.primary,
+            "higher_is_better": bool(result.higher_is_better)}
+
+
+def primaries_of(scores: dict, fallback: dict[str, tuple[str, bool]] | None = None) -> dict[str, tuple[str, bool]]:
+    """task -> (primary metric, higher_is_better) from the ``meta`` the scores carry, in task order.
+
+    ``fallback`` (e.g. run.json's ``primary`` of an evaluation written before scores carried ``meta``)
+    covers tasks without it.
+    """
+    out: dict[str, tuple[str, bool]] = {}
+    for by_task in scores.values():
+        for task, entry in by_task.items():
+            meta = entry.get("meta") if isinstance(entry, dict) else None
+            if task in out:
+                continue
+            if meta and meta.get("primary"):
+                out[task] = (meta["primary"], bool(meta.get("higher_is_better", True)))
+            elif fallback and task in fallback:
+                out[task] = fallback[task]
+    return out
 
 
 def task_scores(result: TaskResult, seed: int = 0) -> dict:

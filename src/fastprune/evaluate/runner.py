@@ -16,16 +16,16 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
 from fastprune.evaluate.compare import compare_samples
 from fastprune.evaluate.items import item_metrics_of, spec_to_dict, with_ids
 from fastprune.evaluate.lm import EvalModel
-from fastprune.evaluate.report import format_table, task_scores
+from fastprune.evaluate.report import format_table, primaries_of, task_meta, task_scores
 from fastprune.evaluate.sandbox import UNSANDBOXED_WARNING, require_sandbox
-from fastprune.evaluate.task import EvalOptions, Task
+from fastprune.evaluate.task import Task
+from fastprune.options import options_to_mapping
 from fastprune.provenance import run_provenance
 from fastprune.utils_io import atomic_write_json, atomic_write_text, require_output_dir, slug
 
@@ -34,6 +34,17 @@ logger = logging.getLogger(__name__)
 
 def _jsonl(records: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+
+
+def _flat(mapping: dict, prefix: str = "") -> dict[str, str]:
+    """Options as ``{"ppl_max_length": "1024", ...}``: each task group's fields under its flag's name."""
+    out = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and key not in ("task_limits",):
+            out.update(_flat(value, f"{prefix}{key}_"))
+        else:
+            out[prefix + key] = str(value)
+    return out
 
 
 def run_eval(
@@ -45,7 +56,7 @@ def run_eval(
     batch_size: int = 8,
     dtype: str = "auto",
     device: str = "cpu",
-    options: EvalOptions | None = None,
+    options=None,
     loader=None,
     progress: bool = True,
     log=print,
@@ -67,7 +78,10 @@ def run_eval(
         raise FastpruneError("the same model is listed twice; each model is a column of the comparison")
     if limit is not None and limit < 1:
         raise FastpruneError(f"--limit must be >= 1, got {limit}")
-    options = options or EvalOptions()
+    if options is None:
+        from fastprune.evaluate.options import options_class
+
+        options = options_class()()
     task_limits = dict(task_limits or {})
     unknown = sorted(set(task_limits) - {t.name for t in tasks})
     if unknown:
@@ -96,8 +110,11 @@ def run_eval(
     meta = {"models": list(models), "tasks": [t.name for t in tasks], "limit": limit,
             "task_limits": task_limits, "seed": seed,
             "batch_size": batch_size, "dtype": dtype, "device": device,
-            "options": {k: str(v) for k, v in asdict(options).items()}, "seconds": {},
+            "options": {}, "seconds": {},
             "primary": {}, "item_metrics": {}, "provenance": run_provenance(), "sandbox": sandbox}
+    # the task options and the rest not recorded above (models, limits, ... are), by their flag names
+    meta["options"] = {k: v for k, v in _flat(options_to_mapping(options, yaml_only=False)).items()
+                       if k not in meta and k not in ("out", "progress")}
     base_samples: dict[str, list[dict]] = {}  # the first model's records, for the paired comparisons
     comparisons: dict[str, dict] = {}
     servers = contextlib.ExitStack()  # each model's server stops before the next model's starts
@@ -119,7 +136,10 @@ def run_eval(
             result = task.run(lm, task_limits.get(task.name, limit), seed)
             seconds = time.monotonic() - start
             result.samples = with_ids(result.samples)
-            scores[spec][task.name] = task_scores(result, seed=seed)
+            declared = getattr(task, "info", None)
+            if declared is not None and declared.chance is not None:  # a constant chance level is declared once
+                result.chance.setdefault(result.primary, declared.chance)
+            scores[spec][task.name] = {**task_scores(result, seed=seed), "meta": task_meta(task, result)}
             specs = item_metrics_of(result)
             meta["item_metrics"].setdefault(task.name, {k: spec_to_dict(v) for k, v in specs.items()})
             primaries.setdefault(task.name, (result.primary, result.higher_is_better))
@@ -144,7 +164,7 @@ def run_eval(
         del lm, loaded
         servers.close()
         gc.collect()
-    table = format_table(scores, primaries, comparisons)
+    table = format_table(scores, primaries_of(scores), comparisons)
     if sandbox == "none":
         table += f"\n{UNSANDBOXED_WARNING}"
     atomic_write_text(out / "table.txt", table + "\n")

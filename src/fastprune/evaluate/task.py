@@ -1,14 +1,58 @@
-"""What every task shares: its result type and the options a run passes down.
+"""What every task shares: its metadata, its result type and the base class of a task.
 
-A task is data + prompt builder + metric, independent of the model: ``run(lm, limit, seed)`` gets an
-``EvalModel`` (generation, log-likelihood and logits behind one interface) and returns a ``TaskResult``.
+A task is data + prompt builder + metric, independent of the model (lm-eval's shape): ``run(lm, limit,
+seed)`` gets an ``EvalModel`` (generation, log-likelihood and logits behind one interface) and returns a
+``TaskResult``. Each task class declares its ``TaskInfo`` (kind, primary metric, direction, chance) and
+the options groups it reads (``option_groups``: group name -> options dataclass); the stage's options
+dataclass gets one nested group per name, so the flags (``--ppl-max-length``) and the YAML keys
+(``evaluate: {ppl: {max_length: ...}}``) come from the task's own declaration.
 """
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
+from typing import Any, ClassVar
+
+from fastprune.errors import FastpruneError
+
+# kind -> its side of the paper's contrast (likelihood-scored classification survives pruning, generation
+# does not); None: outside that contrast (perplexity, tasks whose kind is not known).
+KINDS: dict[str, str | None] = {
+    "generative": "generative",  # free-form generation scored against a reference
+    "code-exec": "generative",  # generated programs run in the sandbox
+    "multiple-choice": "classification",  # log-likelihood of each choice
+    "next-token-probe": "reasoning probe",  # argmax over a few candidate next tokens, no generation
+    "loglikelihood-perplexity": None,  # perplexity of a text
+    "external": None,  # scored by another harness (lm-eval); its own metadata decides
+}
+
+
+def contrast_group(kind: str | None) -> str | None:
+    """``classification``, ``generative`` or ``reasoning probe`` for the report's contrast; None outside it."""
+    return KINDS.get(kind) if kind else None
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a task is, declared once by the task and recorded with its scores.
+
+    ``primary`` is the metric the tables and the base ratio use (a run may refine it: lm-eval tasks pick
+    theirs from what lm-eval reports); ``chance`` is the score of guessing on ``primary`` where that is a
+    constant (data-dependent chance levels, e.g. per bracket depth, come with the result instead).
+    ``usage`` is how ``--tasks`` names it (``mc:PATH`` for parameterised tasks).
+    """
+
+    kind: str
+    primary: str
+    description: str
+    higher_is_better: bool = True
+    chance: float | None = None
+    usage: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"task kind {self.kind!r} is not one of {', '.join(KINDS)}")
 
 
 @dataclass(frozen=True)
@@ -42,39 +86,42 @@ class TaskResult:
     chance: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class EvalOptions:
-    """Task-level knobs from the CLI; each task reads only the fields it needs."""
+class Task:
+    """Base of every task: its name, metadata and options groups are class attributes.
 
-    data_dir: Path | None = None  # None: the shared data folder (fastprune.data.paths)
-    max_new_tokens: int | None = None  # None: each task's own default
-    gsm8k_file: Path | None = None
-    gsm8k_shots: int = 8
-    piqa_dir: Path | None = None
-    ppl_file: Path | None = None
-    ppl_max_length: int = 1024
-    ppl_stride: int = 512
-    mbpp_file: Path | None = None
-    math500_file: Path | None = None
-    xsum_file: Path | None = None
-    humaneval_file: Path | None = None
-    humaneval_samples: int = 1  # n > 1 samples with temperature for pass@k
-    humaneval_temperature: float = 0.8
-    pass_k: tuple[int, ...] = (1, 10)
-    sandbox_timeout: float = 10.0
-    sandbox_memory_mb: int = 1024
-    sandbox_workers: int = 2
-    allow_unsandboxed_exec: bool = False  # without an OS sandbox: the Python-level fence only (unsafe)
-    arith_shots: int = 4
-    arith_kinds: tuple[str, ...] | None = None  # None: every kind of fastprune.evaluate.arith.KINDS
-    parens_shots: int = 3
-    parens_depths: tuple[int, ...] = (2, 4, 6, 8)
+    ``build(options, value)`` makes the task from the stage's options (``value``: the part after the
+    colon of a parameterised name such as ``mc:PATH``); the data is read and checked there, so a bad file
+    fails before any model loads.
+    """
+
+    name: ClassVar[str]
+    info: ClassVar[TaskInfo]
+    option_groups: ClassVar[dict[str, type]] = {}
+    runs_code: ClassVar[bool] = False  # executes model-written programs: needs the sandbox
+    parameterised: ClassVar[bool] = False  # named PREFIX:VALUE (``name`` is the prefix)
+
+    def __init__(self, options: Any):
+        self.options = options
+
+    @classmethod
+    def build(cls, options: Any, value: str | None = None) -> Task:
+        if value is not None:
+            raise FastpruneError(f"task {cls.name!r} takes no ':' value")
+        return cls(options)
+
+    def run(self, lm, limit: int | None, seed: int) -> TaskResult:
+        raise NotImplementedError
 
 
-class Task(Protocol):
-    name: str
-
-    def run(self, lm, limit: int | None, seed: int) -> TaskResult: ...
+def positive_ints(text: str) -> tuple[int, ...]:
+    """Command-line ``1,10`` -> ``(1, 10)``; a usage error unless every value is a positive integer."""
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
 
 
 def take(items: list, limit: int | None) -> list:

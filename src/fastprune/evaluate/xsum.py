@@ -8,14 +8,23 @@ ROUGE-L is computed here (longest common subsequence over lower-cased alphanumer
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
 
-from fastprune.evaluate.datafiles import hub_records, read_jsonl
-from fastprune.evaluate.probes import generation_metrics, mean
-from fastprune.evaluate.task import EvalOptions, TaskResult, take
+from fastprune.evaluate.datafiles import file_or_hub_records
+from fastprune.evaluate.generative import GenerativeTask
+from fastprune.evaluate.task import TaskInfo
+from fastprune.options import option
 
 FIELDS = ("document", "summary")
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
 MAX_DOCUMENT_CHARS = 6000  # long articles would crowd out the answer on small context windows
+
+
+@dataclass
+class XSumOptions:
+    file: Path | None = option(None, help="XSum-format JSONL (document, summary)")
 
 
 def tokens(text: str) -> list[str]:
@@ -49,26 +58,27 @@ def build_prompt(document: str) -> str:
             f"{document[:MAX_DOCUMENT_CHARS]}")
 
 
-class XSumTask:
+class XSumTask(GenerativeTask):
     name = "xsum"
+    info = TaskInfo("generative", "rougeL", "XSum (--xsum-file or the hub), one-sentence summary, ROUGE-L F1")
+    option_groups: ClassVar[dict[str, type]] = {"xsum": XSumOptions}
+    default_max_new_tokens = 64
+    stop_strings = ("\n\n",)
 
-    def __init__(self, options: EvalOptions):
-        self.max_new_tokens = options.max_new_tokens or 64
-        if options.xsum_file is not None:  # loaded now: a bad file fails before any model loads
-            self.records = read_jsonl(options.xsum_file, FIELDS)
-        else:
-            self.records = hub_records("EdinburghNLP/xsum", None, "test", FIELDS, "--xsum-file")
+    def __init__(self, options):
+        super().__init__(options)
+        # loaded now: a bad file fails before any model loads
+        self.records = file_or_hub_records(options.xsum.file, FIELDS, "EdinburghNLP/xsum", None, "test", "--xsum-file")
 
-    def run(self, lm, limit: int | None, seed: int) -> TaskResult:
-        records = take(self.records, limit)
-        texts = [build_prompt(r["document"]) for r in records]
-        gens = lm.generate([lm.prompt_ids(t, chat=True) for t in texts], self.max_new_tokens, seed=seed,
-                           stop_strings=("\n\n",))
-        samples = []
-        for r, t, g in zip(records, texts, gens, strict=True):
-            score = rouge_l(g.text, r["summary"])
-            samples.append({"prompt": t, "generation": g.text, "extracted": g.text.strip(),
-                            "target": r["summary"], "rougeL": score, "correct": score,
-                            "finish_reason": g.finish_reason, "num_tokens": g.num_tokens})
-        metrics = {"rougeL": mean([s["rougeL"] for s in samples]), **generation_metrics(samples)}
-        return TaskResult(metrics, len(samples), samples, primary="rougeL")
+    def docs(self) -> list[dict]:
+        return self.records
+
+    def prompt(self, doc: dict) -> str:
+        return build_prompt(doc["document"])
+
+    def target(self, doc: dict) -> str:
+        return doc["summary"]
+
+    def score(self, doc, target, extracted, generation) -> dict:
+        score = rouge_l(generation.text, target)
+        return {"rougeL": score, "correct": score}

@@ -12,8 +12,11 @@ from fastprune.evaluate import (
     PairedComparison,
     chance_note,
     compare_evals,
+    contrast_group,
     load_eval,
+    primaries_of,
     retention_interval,
+    task_info,
     too_small,
     with_interval,
 )
@@ -23,23 +26,27 @@ from fastprune.pipeline.manifest import Manifest
 from fastprune.pipeline.steps import Step
 from fastprune.utils_io import atomic_write_text
 
-# The paper's contrast: likelihood-scored classification survives pruning, generation does not.
-CLASSIFICATION_TASKS = ("piqa", "mc")
-GENERATIVE_TASKS = ("gsm8k", "gsm8k_fewshot", "humaneval", "arith", "parens", "math500", "mbpp", "xsum")
-# reasoning read from the logits at one position (no generation): neither classification nor generative
-PROBE_TASKS = ("arith_1dc",)
 UNBOUNDED_BAR = 300.0  # % kept: where the contrast plot cuts error bars with no upper bound
 
 
-def task_kind(task: str) -> str | None:
-    base = task.split(":")[0]
-    if base in CLASSIFICATION_TASKS:
-        return "classification"
-    if base in GENERATIVE_TASKS:
-        return "generative"
-    if base in PROBE_TASKS:
-        return "reasoning probe"
-    return None
+def task_kind(task: str, entry: dict | None = None) -> str | None:
+    """The task's side of the contrast (classification, generative, reasoning probe; None: neither), from
+    the kind its scores record; for scores written before they recorded it, the registered task's kind."""
+    kind = (entry or {}).get("meta", {}).get("kind")
+    if kind is None:
+        info = task_info(task)
+        kind = info.kind if info is not None else None
+    return contrast_group(kind)
+
+
+def task_kinds(scores: dict[str, dict]) -> dict[str, str | None]:
+    """task -> contrast side, from the first model whose scores record the task's kind."""
+    out: dict[str, str | None] = {}
+    for by_task in scores.values():
+        for task, entry in by_task.items():
+            if out.get(task) is None:
+                out[task] = task_kind(task, entry)
+    return out
 
 
 def retention(value: float, base: float, higher_is_better: bool) -> float:
@@ -50,9 +57,10 @@ def retention(value: float, base: float, higher_is_better: bool) -> float:
 
 
 def collect_scores(steps: list[Step]) -> tuple[dict[str, dict], dict[str, tuple[str, bool]]]:
-    """Scores per model label, and each task's primary metric as ``fastprune eval`` recorded it."""
+    """Scores per model label, and each task's primary metric as ``fastprune eval`` recorded it (in the
+    scores' ``meta``; run.json's ``primary`` for evaluations written before scores carried it)."""
     scores: dict[str, dict] = {}
-    primaries: dict[str, tuple[str, bool]] = {}
+    recorded: dict[str, tuple[str, bool]] = {}
     for step in steps:
         if step.stage == "evaluate" and step.output.is_file():
             doc = json.loads(step.output.read_text())
@@ -61,8 +69,8 @@ def collect_scores(steps: list[Step]) -> tuple[dict[str, dict], dict[str, tuple[
             run_info = step.output.parent / "run.json"
             if run_info.is_file():
                 for task, p in json.loads(run_info.read_text()).get("primary", {}).items():
-                    primaries.setdefault(task, (p["metric"], p["higher_is_better"]))
-    return scores, primaries
+                    recorded.setdefault(task, (p["metric"], p["higher_is_better"]))
+    return scores, primaries_of(scores, recorded)
 
 
 def collect_comparisons(steps: list[Step]) -> tuple[dict[str, dict[str, PairedComparison]], list[str]]:
@@ -169,18 +177,24 @@ def differences_section(comparisons: dict[str, dict[str, PairedComparison]], not
 
 
 def plot_contrast(kept: dict[str, dict[str, float]], path: Path,
-                  comparisons: dict[str, dict[str, PairedComparison]] | None = None) -> bool:
+                  comparisons: dict[str, dict[str, PairedComparison]] | None = None,
+                  kinds: dict[str, str | None] | None = None) -> bool:
     """Retention per task and model, classification tasks beside generative ones, with the paired 95%
-    intervals as error bars; False if nothing to plot."""
+    intervals as error bars; False if nothing to plot. ``kinds``: task -> contrast side (``task_kinds``;
+    by default the registered tasks' kinds)."""
     from matplotlib import cm
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     comparisons = comparisons or {}
     models = [m for m in kept if m != "base"]
+    kinds = dict(kinds or {})
+    for m in models:
+        for t in kept[m]:
+            kinds.setdefault(t, task_kind(t))
     colors = {"classification": cm.Blues, "reasoning probe": cm.Greens, "generative": cm.Oranges}
-    tasks = sorted({t for m in models for t, v in kept[m].items() if task_kind(t) and not math.isnan(v)},
-                   key=lambda t: (list(colors).index(task_kind(t)), t))
+    tasks = sorted({t for m in models for t, v in kept[m].items() if kinds[t] and not math.isnan(v)},
+                   key=lambda t: (list(colors).index(kinds[t]), t))
     if not models or not tasks:
         return False
     fig = Figure(figsize=(max(5, 0.5 * len(models) * len(tasks) + 2), 4))
@@ -198,9 +212,9 @@ def plot_contrast(kept: dict[str, dict[str, float]], path: Path,
             high = UNBOUNDED_BAR if math.isinf(ci[1]) else 100 * ci[1]
             errors[0].append(max(0.0, v - 100 * ci[0]) if ok else 0.0)
             errors[1].append(max(0.0, high - v) if ok else 0.0)
-        shade = colors[task_kind(task)](0.45 + 0.4 * (k + 1) / len(tasks))
+        shade = colors[kinds[task]](0.45 + 0.4 * (k + 1) / len(tasks))
         ax.bar(xs, [0 if math.isnan(v) else v for v in values], width, yerr=errors, capsize=3, color=shade,
-               label=f"{task} ({task_kind(task)})")
+               label=f"{task} ({kinds[task]})")
     ax.axhline(100, color="k", lw=0.8, ls="--")
     ax.set_ylim(0, min(ax.get_ylim()[1], UNBOUNDED_BAR))
     ax.set_xticks(list(range(len(models))), models, rotation=20)
@@ -301,7 +315,7 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
                   "of the base score kept, with its paired-bootstrap 95% interval. n is the number of items "
                   "(tokens for ppl).", "", table, "", "## Differences from base", "",
                   *differences_section(comparisons, notes), ""]
-        if plot_contrast(kept, run_dir / "contrast.png", comparisons):
+        if plot_contrast(kept, run_dir / "contrast.png", comparisons, task_kinds(scores)):
             lines += ["![contrast](contrast.png)", ""]
     if "bench" in config.stages:
         lines += ["## Speed", "", *_bench_section(run_dir), ""]
