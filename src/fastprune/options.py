@@ -41,6 +41,7 @@ class OptionSpec:
     parse: typing.Callable[[str], Any] | None = None  # command-line text -> value, for unusual types
     group: str | None = None  # argparse group title
     flatten: bool = False  # a nested options dataclass whose fields sit at this level (no prefix, no sub-mapping)
+    exclusive: str | None = None  # name of an argparse mutually exclusive group (e.g. --drop | --ratio | --layers)
 
 
 def option(default: Any = MISSING, *, help: str, default_factory: Any = MISSING, **spec: Any) -> Any:
@@ -225,6 +226,9 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
         target = parser
         if spec.group:
             target = groups.get(spec.group) or groups.setdefault(spec.group, parser.add_argument_group(spec.group))
+        if spec.exclusive:
+            key = "exclusive:" + spec.exclusive
+            target = groups.get(key) or groups.setdefault(key, target.add_mutually_exclusive_group())
         default = default_of(f)
         dest = prefix + f.name
         where = spec.flag or (dest if spec.positional else _flag(f.name, prefix))
@@ -235,10 +239,10 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
         if spec.positional:
             if spec.nargs:
                 item = get_args(inner)[0]
-                kwargs.update(nargs=spec.nargs, type=spec.parse or (
-                    lambda text, item=item, where=where: _scalar(item, text, where)))
+                kwargs.update(nargs=spec.nargs, type=_argparse_type(spec.parse or (
+                    lambda text, item=item, where=where: _scalar(item, text, where))))
             else:
-                kwargs["type"] = convert
+                kwargs["type"] = _argparse_type(convert)
             if default is not MISSING:
                 kwargs.setdefault("nargs", "?")
                 kwargs["default"] = default
@@ -247,7 +251,7 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
         names = [spec.short, where] if spec.short else [where]
         kwargs["dest"] = dest
         if inner is bool and spec.parse is None:
-            if spec.flag and spec.flag.startswith("--no-") and default is True:
+            if spec.flag and default is True:  # an explicit flag turns a default-on setting off (--no-verify)
                 kwargs.update(action="store_false", default=True)
             elif default is True:
                 kwargs.update(action=argparse.BooleanOptionalAction, default=True)
@@ -255,8 +259,8 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
                 kwargs.update(action="store_true", default=False)
         elif spec.append:
             item = get_args(inner)[0]
-            kwargs.update(action="append", default=default, type=spec.parse or (
-                lambda text, item=item, where=where: _scalar(item, text, where)))
+            kwargs.update(action="append", default=default, type=_argparse_type(spec.parse or (
+                lambda text, item=item, where=where: _scalar(item, text, where))))
         else:
             if default is MISSING:
                 kwargs["required"] = True
@@ -360,3 +364,39 @@ def _plain(value: Any, yaml_only: bool) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v, yaml_only) for k, v in value.items()}
     return value
+
+
+def as_namespace(obj: Any) -> argparse.Namespace:
+    """The flat view of an options object a parser would produce (flattened groups' fields at the top,
+    nested groups prefixed), for code that still reads ``args.x``."""
+    out = argparse.Namespace()
+    _fill_namespace(out, obj, "")
+    return out
+
+
+def _fill_namespace(ns: argparse.Namespace, obj: Any, prefix: str) -> None:
+    for f, tp, spec in option_fields(type(obj)):
+        value = getattr(obj, f.name)
+        if _is_options(_strip_optional(tp)[0]) and value is not None:
+            _fill_namespace(ns, value, prefix if spec.flatten else f"{prefix}{f.name}_")
+        else:
+            setattr(ns, prefix + f.name, value)
+
+
+def section_of(cls: type, name: str | None = None, base: type | None = None) -> type:
+    """A dataclass of ``cls``'s YAML fields only (same types, defaults and help): a pipeline's section for a
+    stage whose other fields the pipeline sets itself. ``base``: a dataclass of extra, pipeline-own keys."""
+    hints = _hints(cls)
+    own = [(f.name, hints[f.name], dataclasses.field(default=f.default, default_factory=f.default_factory,
+                                                      metadata=f.metadata))
+           for f, _, spec in option_fields(cls) if spec.yaml]
+    return dataclasses.make_dataclass(name or f"{cls.__name__}Section", own, bases=(base,) if base else (),
+                                      namespace={"__module__": cls.__module__, "options_class": cls})
+
+
+def options_from_section(cls: type, section: Any, **overrides: Any) -> Any:
+    """``cls`` from a section made by :func:`section_of` plus the fields the caller owns."""
+    own = {f.name for f, _, spec in option_fields(cls) if spec.yaml}
+    kwargs = {f.name: getattr(section, f.name) for f in dataclasses.fields(section) if f.name in own}
+    kwargs.update(overrides)
+    return cls(**kwargs)

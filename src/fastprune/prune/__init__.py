@@ -11,6 +11,7 @@ import importlib
 _EXPORTS = {
     "choose_layers": "api", "prune_and_save": "api",
     "Importance": "importance", "check_matches_model": "importance", "load_importance": "importance",
+    "PruneOptions": "options",
     "LMLossScorer": "iterative", "ModelScorer": "iterative", "Scorer": "iterative", "calibration_batches": "iterative",
     "iterative_select": "iterative",
     "STRATEGIES": "select",
@@ -19,10 +20,17 @@ _EXPORTS = {
     "verify_checkpoint": "verify",
     "write_checkpoint": "checkpoint",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "run"])
 
 
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'fastprune.prune' has no attribute {name!r}")
     return getattr(importlib.import_module(f"fastprune.prune.{_EXPORTS[name]}"), name)
+
+
+def run(options) -> int:
+    """The prune stage on a ``PruneOptions`` (what ``fastprune prune`` and ``fastprune run`` call)."""
+    from fastprune.prune.cli import execute
+
+    return execute(options)
