@@ -4,9 +4,18 @@
 ``fastprune.generate.cli``) does not pay for torch and transformers.
 """
 
+from fastprune.generate.options import GenerateOptions, SelfResponseConfig
 from fastprune.generate.types import GenerationRequest, GenerationResult, SamplingParams
 
-__all__ = ["GenerationEngine", "GenerationRequest", "GenerationResult", "SamplingParams"]
+__all__ = ["GenerateOptions", "GenerationEngine", "GenerationRequest", "GenerationResult", "SamplingParams",
+           "SelfResponseConfig", "run"]
+
+
+def run(options: GenerateOptions) -> int:
+    """The generate stage on ``options`` (what ``fastprune generate`` and ``fastprune run`` call)."""
+    from fastprune.generate.cli import execute
+
+    return execute(options)
 
 
 def __getattr__(name: str):
