@@ -122,9 +122,13 @@ def parse_text(tp: Any, text: str, where: str) -> Any:
     origin = get_origin(tp)
     if origin in (list, tuple):
         (item, *rest) = get_args(tp)
-        values = [_scalar(item, x.strip(), where) for x in text.split(",") if x.strip()]
+        try:
+            values = [_scalar(item, x.strip(), where) for x in text.split(",") if x.strip()]
+        except FastpruneError:
+            values = []
         if not values:
-            raise FastpruneError(f"{where}: expected a comma-separated list, got {text!r}")
+            kinds = {int: "integers", float: "numbers"}.get(item, "values")
+            raise FastpruneError(f"{where}: expected a comma-separated list of {kinds}, got {text!r}")
         return tuple(values) if origin is tuple else values
     if origin is dict:
         _, value_tp = get_args(tp)
@@ -139,7 +143,10 @@ def parse_text(tp: Any, text: str, where: str) -> Any:
 
 
 def check_value(tp: Any, value: Any, where: str) -> Any:
-    """A YAML / Python value checked against ``tp`` and normalised (int -> float, list -> tuple, str -> Path)."""
+    """A YAML / Python value checked against ``tp`` and normalised (int -> float, list -> tuple, str -> Path);
+    ``Any``: taken as given (the owner validates it)."""
+    if tp is Any:
+        return value
     inner, optional = _strip_optional(tp)
     if value is None:
         if optional:
@@ -240,9 +247,9 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
             if spec.nargs:
                 item = get_args(inner)[0]
                 kwargs.update(nargs=spec.nargs, type=_argparse_type(spec.parse or (
-                    lambda text, item=item, where=where: _scalar(item, text, where))))
+                    lambda text, item=item, where=where: _scalar(item, text, where)), where))
             else:
-                kwargs["type"] = _argparse_type(convert)
+                kwargs["type"] = _argparse_type(convert, where)
             if default is not MISSING:
                 kwargs.setdefault("nargs", "?")
                 kwargs["default"] = default
@@ -260,26 +267,26 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
         elif spec.append:
             item = get_args(inner)[0]
             kwargs.update(action="append", default=default, type=_argparse_type(spec.parse or (
-                lambda text, item=item, where=where: _scalar(item, text, where))))
+                lambda text, item=item, where=where: _scalar(item, text, where)), where))
         else:
             if default is MISSING:
                 kwargs["required"] = True
             else:
                 kwargs["default"] = default
-            kwargs["type"] = _argparse_type(convert)
+            kwargs["type"] = _argparse_type(convert, where)
             if get_origin(inner) is Literal:
                 kwargs["choices"] = get_args(inner)
                 kwargs["type"] = str
         target.add_argument(*names, **kwargs)
 
 
-def _argparse_type(convert):
-    """Turn a FastpruneError from parsing into argparse's own usage error (exit 2, naming the flag)."""
+def _argparse_type(convert, where: str):
+    """Turn a FastpruneError from parsing into argparse's own usage error (exit 2; argparse names the flag)."""
     def parse(text: str):
         try:
             return convert(text)
         except FastpruneError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{where}: ")) from None
     return parse
 
 

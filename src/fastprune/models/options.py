@@ -18,20 +18,20 @@ SEED_HELP = "run seed: random weights of random:/tiny: specs, shuffling and samp
 TRUST_HELP = "allow model code shipped with the checkpoint (off by default)"
 
 
-def dtype_option(help: str = DTYPE_HELP):
-    return option("auto", help=help)
+def dtype_option(help: str = DTYPE_HELP, **spec):
+    return option("auto", help=help, **spec)
 
 
-def device_option(help: str = DEVICE_HELP):
-    return option("auto", help=help)
+def device_option(help: str = DEVICE_HELP, **spec):
+    return option("auto", help=help, **spec)
 
 
-def seed_option(help: str = SEED_HELP):
-    return option(0, help=help)
+def seed_option(help: str = SEED_HELP, **spec):
+    return option(0, help=help, **spec)
 
 
-def trust_remote_code_option():
-    return option(False, help=TRUST_HELP)
+def trust_remote_code_option(**spec):
+    return option(False, help=TRUST_HELP, **spec)
 
 
 @dataclass

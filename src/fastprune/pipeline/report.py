@@ -267,8 +267,9 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
              f"pruning ratios {config.prune.ratios} ({config.prune.strategy}).", ""]
     if (run_dir / "calibrate" / "heatmap.png").is_file():
         lines += ["## Layer similarity", "",
-                  f"Calibrated on `{config.calibrate.data}` ({config.calibrate.max_tokens} tokens max, "
-                  f"sequences of {config.calibrate.seq_len}).", "",
+                  f"Calibrated on `{config.calibrate.data}` "
+                  f"({config.calibrate.calibration.max_tokens or 'all'} tokens max, "
+                  f"sequences of {config.calibrate.calibration.seq_len}).", "",
                   "![angular distance](calibrate/heatmap.png)", ""]
         if (run_dir / "calibrate" / "bi.png").is_file():
             lines += ["![block influence](calibrate/bi.png)", ""]

@@ -50,11 +50,13 @@ class TrainConfig:
     beta2: float = option(0.99, help="AdamW beta2")
     grad_clip: float = option(1.0, help="gradient norm clipping")
     save_every: int = option(0, help="distributed checkpoint every N steps (0: never)")
-    seed: int = seed_option()
+    # the model-loading options are this class's own fields (the train loop reads cfg.dtype ...), declared
+    # by models.options like every stage's; in fastprune run they are the run-wide keys
+    seed: int = seed_option(yaml=False)
     # parameter (master) dtype; compute is bf16 on GPU via FSDP2
-    dtype: str = dtype_option("parameter dtype; auto = float32 master weights")
+    dtype: str = dtype_option("parameter dtype; auto = float32 master weights", yaml=False)
     save_dtype: str = option("auto", help="output dtype; auto = the source checkpoint's")
-    device: str = device_option()
+    device: str = device_option(yaml=False)
     activation_checkpointing: bool = option(False, help="recompute layer activations")
     teacher: str | None = option(None, help="optional: distil logits from this model (the unpruned one) on the "
                                             "response tokens")
@@ -66,7 +68,7 @@ class TrainConfig:
                                                  "otherwise MFU is null)")
     overwrite: bool = option(False, help="replace an existing OUT", yaml=False)
     keep_state: bool = option(False, help="keep OUT.train/ (checkpoints) after success")
-    trust_remote_code: bool = trust_remote_code_option()
+    trust_remote_code: bool = trust_remote_code_option(yaml=False)
 
     def __post_init__(self):
         if self.mode not in MODES:
