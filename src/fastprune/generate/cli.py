@@ -5,7 +5,6 @@ Module-level imports stay light (argparse only) so ``fastprune --help`` is fast.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from fastprune.generate.options import GenerateOptions
@@ -18,7 +17,6 @@ def register(subparsers, name: str, help_text: str) -> None:
             "Answer every prompt of SRC with MODEL and append one JSONL row per prompt (id, prompt, response, "
             "num_tokens, finish_reason). Re-running the same command resumes: rows already written are "
             "skipped, a torn last line from a kill is dropped."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_options(p, GenerateOptions)
     p.set_defaults(func=run)
