@@ -202,3 +202,15 @@ def test_a_bad_list_item_names_the_list(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["m", "--sizes", "1,x"])
     assert "argument --sizes: expected a comma-separated list of integers, got '1,x'" in capsys.readouterr().err
+
+
+def test_options_to_argv_parses_back_to_the_same_options():
+    from fastprune.options import options_to_argv
+
+    value = Outer(model="m", data="x.txt", seq_len=7, lr=0.5, pack=False, progress=False, shuffle=True,
+                  mode="full", sizes=[1, 2, 3], limits={"piqa": 600}, out=Path("o"), verify=["vllm", "hf"],
+                  ppl=Inner(max_length=512, kinds=("add1", "mul1")))
+    argv = options_to_argv(value)
+    assert argv[0] == "m" and "--no-pack" in argv and "--no-progress" in argv and "--shuffle" in argv
+    assert parse(argv) == value
+    assert options_to_argv(Outer(model="m")) == ["m"]  # defaults are left out

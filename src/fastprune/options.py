@@ -407,3 +407,39 @@ def options_from_section(cls: type, section: Any, **overrides: Any) -> Any:
     kwargs = {f.name: getattr(section, f.name) for f in dataclasses.fields(section) if f.name in own}
     kwargs.update(overrides)
     return cls(**kwargs)
+
+
+def options_to_argv(obj: Any, *, prefix: str = "") -> list[str]:
+    """The command line that parses back to ``obj``, defaults left out: what to type to rerun a step of
+    ``fastprune run`` by hand. A value the command line cannot spell (None where the default is not) is
+    left out too."""
+    positional: list[str] = []
+    flags: list[str] = []
+    for f, tp, spec in option_fields(type(obj)):
+        if not spec.cli:
+            continue
+        value = getattr(obj, f.name)
+        inner, _ = _strip_optional(tp)
+        if _is_options(inner):
+            flags += options_to_argv(value, prefix=prefix if spec.flatten else f"{prefix}{f.name}_")
+            continue
+        if spec.positional:
+            positional += [str(v) for v in value] if spec.nargs else [str(value)]
+            continue
+        default = default_of(f)
+        if value is None or (default is not MISSING and _plain(value, False) == _plain(default, False)):
+            continue
+        flag = spec.flag or _flag(f.name, prefix)
+        if inner is bool and spec.parse is None:
+            # default on: --no-NAME (BooleanOptionalAction), or the explicit off flag (--no-verify)
+            flags.append("--no-" + flag[2:] if default is True and not spec.flag else flag)
+        elif spec.append:
+            for item in value:
+                flags += [flag, str(item)]
+        elif isinstance(value, (list, tuple)):
+            flags += [flag, ",".join(map(str, value))]
+        elif isinstance(value, dict):
+            flags += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
+        else:
+            flags += [flag, str(value)]
+    return positional + flags

@@ -176,6 +176,8 @@ def test_run_calls_each_stage_in_process_with_its_options(tmp_path, monkeypatch)
     recorded = manifest["steps"]["calibrate"]["options"]
     assert recorded == options_to_mapping(calibrate, yaml_only=False) and recorded["batch_size"] == 3
     assert "argv" not in manifest["steps"]["calibrate"]
+    command = manifest["steps"]["calibrate"]["command"]
+    assert command[:2] == ["calibrate", "tiny:llama:4"] and command[command.index("--batch-size") + 1] == "3"
     # resumable: a second run finds every step done and calls no stage
     received.clear()
     run_study(config, run_dir)
@@ -194,3 +196,22 @@ def test_a_manifest_of_the_argv_era_is_refused(tmp_path):
         "steps": {"bench": {"stage": "bench", "status": "done", "argv": ["bench", "tiny:llama:2"]}}}))
     with pytest.raises(FastpruneError, match=r"earlier fastprune.*\(argv\).*new --out"):
         Manifest(run_dir, config_to_dict(config))
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "study-smollm2.yaml", "paper-llama3.1-8b.yaml"])
+def test_each_step_command_parses_back_to_the_steps_options(name, tmp_path):
+    """The command a step logs (and the manifest records) is the stage command that does the same."""
+    from pathlib import Path
+
+    from fastprune.options import options_from_args
+    from fastprune.pipeline.config import load_config
+    from fastprune.pipeline.steps import step_command
+
+    config = load_config(Path(__file__).resolve().parents[2] / "configs" / name)
+    for step in build_steps(config, tmp_path):
+        command = step_command(step)
+        args = _namespace(command)
+        if step.stage == "evaluate":
+            assert args.models == [step.options.model] and args.engine == step.options.engine.engine
+            continue
+        assert options_from_args(type(step.options), args) == step.options, step.name

@@ -53,10 +53,12 @@ class Manifest:
     def is_done(self, name: str) -> bool:
         return self.steps.get(name, {}).get("status") == "done"
 
-    def start(self, name: str, stage: str, options: dict) -> None:
-        """``options``: the stage options the step runs with, as a mapping (what ran, for the record)."""
+    def start(self, name: str, stage: str, options: dict, command: list[str] | None = None) -> None:
+        """``options``: the stage options the step runs with, as a mapping (what ran); ``command``: the
+        ``fastprune`` arguments that run the same step by hand (for people; not read back)."""
         step = self.steps.setdefault(name, {})
-        step.update({"stage": stage, "status": "running", "options": options, "started": time.time()})
+        step.update({"stage": stage, "status": "running", "options": options, "command": command,
+                     "started": time.time()})
         step.setdefault("attempts", 0)
         step["attempts"] += 1
         self.save()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 import time
@@ -11,7 +12,7 @@ from fastprune.errors import FastpruneError
 from fastprune.options import options_to_mapping
 from fastprune.pipeline.config import STAGE_ORDER, RunConfig, config_to_dict
 from fastprune.pipeline.manifest import Manifest
-from fastprune.pipeline.steps import Step, build_steps, run_step
+from fastprune.pipeline.steps import Step, build_steps, run_step, step_command
 from fastprune.utils_io import require_output_dir
 
 
@@ -82,9 +83,10 @@ def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = N
     print(f"fastprune run: {len(steps) - len(todo)} of {len(steps)} steps already done in {run_dir}",
           file=sys.stderr)
     for index, step in enumerate(todo, 1):
-        print(f"\n=== [{index}/{len(todo)}] {step.name}: fastprune {step.stage} -> {step.output}", file=sys.stderr,
+        command = step_command(step)
+        print(f"\n=== [{index}/{len(todo)}] {step.name}: fastprune {shlex.join(command)}", file=sys.stderr,
               flush=True)
-        manifest.start(step.name, step.stage, options_to_mapping(step.options, yaml_only=False))
+        manifest.start(step.name, step.stage, options_to_mapping(step.options, yaml_only=False), command)
         t0 = time.perf_counter()
         try:
             code = run_step(step)

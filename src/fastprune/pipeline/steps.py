@@ -20,7 +20,7 @@ from fastprune.calibrate import CalibrateOptions
 from fastprune.engines.options import EngineOptions
 from fastprune.generate import GenerateOptions
 from fastprune.models.options import ModelOptions
-from fastprune.options import as_namespace, option, options_from_section
+from fastprune.options import as_namespace, option, options_from_section, options_to_argv
 from fastprune.pipeline.config import EvaluateConfig, RunConfig
 from fastprune.prune import PruneOptions
 from fastprune.train import TrainConfig
@@ -121,6 +121,13 @@ def run_step(step: Step) -> int:
         return _run_evaluate(step.options)
     stage = importlib.import_module(f"fastprune.{step.stage}")
     return int(stage.run(step.options) or 0)
+
+
+def step_command(step: Step) -> list[str]:
+    """The ``fastprune ...`` command that runs the same step by hand (what the log and manifest show)."""
+    if step.stage == "evaluate":
+        return ["eval", *evaluate_argv(step.options), *options_to_argv(step.options.engine)]
+    return [step.stage, *options_to_argv(step.options)]
 
 
 def evaluate_argv(call: EvaluateCall) -> list[str]:
