@@ -8,7 +8,7 @@ from fastprune.generate.options import GenerateOptions, SelfResponseConfig
 from fastprune.generate.types import GenerationRequest, GenerationResult, SamplingParams
 
 __all__ = ["GenerateOptions", "GenerationEngine", "GenerationRequest", "GenerationResult", "SamplingParams",
-           "SelfResponseConfig", "run"]
+           "SelfResponseConfig", "load_prompts", "run"]
 
 
 def run(options: GenerateOptions) -> int:
@@ -23,4 +23,8 @@ def __getattr__(name: str):
         from fastprune.generate.engine import GenerationEngine
 
         return GenerationEngine
+    if name == "load_prompts":  # fastprune.data (which it reads through) imports torch
+        from fastprune.generate.prompts import load_prompts
+
+        return load_prompts
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,7 +43,7 @@ def _check_inputs(config: RunConfig, stages: set[str]) -> None:
         open_source(c.data, field=c.field, template=c.template, split=c.split,
                     text_mode="whole" if c.whole_file else "lines")
     if "generate" in stages:
-        from fastprune.generate.prompts import load_prompts
+        from fastprune.generate import load_prompts
 
         g = config.generate
         load_prompts(g.prompts, field=g.field, template=g.template, split=g.split, limit=g.limit)
