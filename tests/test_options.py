@@ -214,3 +214,19 @@ def test_options_to_argv_parses_back_to_the_same_options():
     assert argv[0] == "m" and "--no-pack" in argv and "--no-progress" in argv and "--shuffle" in argv
     assert parse(argv) == value
     assert options_to_argv(Outer(model="m")) == ["m"]  # defaults are left out
+
+
+@dataclass
+class WithChoices:
+    metric: str | None = option(None, help="metric", choices=("angular", "bi"))
+
+
+def test_run_time_choices_hold_on_the_command_line_and_in_yaml():
+    parser = argparse.ArgumentParser(prog="t")
+    add_options(parser, WithChoices)
+    assert options_from_args(WithChoices, parser.parse_args(["--metric", "bi"])).metric == "bi"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--metric", "cos"])
+    assert options_from_mapping(WithChoices, {"metric": "angular"}, "prune").metric == "angular"
+    with pytest.raises(FastpruneError, match=r"prune.metric: 'cos' is not one of angular, bi"):
+        options_from_mapping(WithChoices, {"metric": "cos"}, "prune")

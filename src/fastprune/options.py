@@ -42,6 +42,7 @@ class OptionSpec:
     group: str | None = None  # argparse group title
     flatten: bool = False  # a nested options dataclass whose fields sit at this level (no prefix, no sub-mapping)
     exclusive: str | None = None  # name of an argparse mutually exclusive group (e.g. --drop | --ratio | --layers)
+    choices: tuple | None = None  # allowed values known at run time (e.g. a schema's metric names); else Literal
 
 
 def option(default: Any = MISSING, *, help: str, default_factory: Any = MISSING, **spec: Any) -> Any:
@@ -277,6 +278,8 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
             if get_origin(inner) is Literal:
                 kwargs["choices"] = get_args(inner)
                 kwargs["type"] = str
+        if spec.choices is not None:
+            kwargs["choices"] = spec.choices
         target.add_argument(*names, **kwargs)
 
 
@@ -337,11 +340,21 @@ def options_from_mapping(cls: type, data: Any, where: str = "", **overrides: Any
             kwargs[f.name] = options_from_mapping(inner, {k: v for k, v in data.items() if k in own}, where)
     for key, value in data.items():
         if key in hints and not spec_of(_field(cls, key)).flatten:
-            kwargs[key] = check_value(hints[key], value, f"{where}.{key}" if where else key)
+            dotted = f"{where}.{key}" if where else key
+            kwargs[key] = _in_choices(spec_of(_field(cls, key)), check_value(hints[key], value, dotted), dotted)
     missing = [f.name for f, _, _ in option_fields(cls) if default_of(f) is MISSING and f.name not in kwargs]
     if missing:
         raise FastpruneError(f"{where or 'config'} needs {', '.join(missing)}")
     return cls(**kwargs)
+
+
+def _in_choices(spec: OptionSpec, value: Any, where: str) -> Any:
+    if spec.choices is None or value is None:
+        return value
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if item not in spec.choices:
+            raise FastpruneError(f"{where}: {item!r} is not one of {', '.join(map(str, spec.choices))}")
+    return value
 
 
 def _field(cls: type, name: str) -> dataclasses.Field:
