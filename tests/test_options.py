@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
@@ -151,3 +151,82 @@ def test_a_flattened_section_sits_at_the_parent_level():
         limit=3, engine=Engine(engine="vllm"))
     with pytest.raises(FastpruneError, match="unknown config key 'evaluate.timeout'.*limit, engine, vllm_timeout"):
         options_from_mapping(WithEngine, {"timeout": 1}, "evaluate")
+
+
+@dataclass
+class Variants:
+    ratios: list[float] = option([0.25], help="ratios")
+
+
+def test_a_section_holds_the_yaml_fields_only_and_builds_the_options_back():
+    from fastprune.options import options_from_section, section_of, yaml_fields
+
+    section_cls = section_of(Outer, "OuterSection", base=Variants)
+    assert yaml_fields(section_cls) == ["ratios", *yaml_fields(Outer)]  # model and progress are not there
+    section = options_from_mapping(section_cls, {"seq_len": 7, "ratios": [0.5]}, "outer")
+    assert section.seq_len == 7 and section.ratios == [0.5] and section.sizes == [1, 8]
+    got = options_from_section(Outer, section, model="m", progress=False)
+    assert got == Outer(model="m", seq_len=7, progress=False)  # ratios is the section's own key
+
+
+def test_as_namespace_is_what_a_parser_would_give():
+    from fastprune.options import as_namespace
+
+    parser = argparse.ArgumentParser()
+    add_options(parser, WithEngine)
+    args = parser.parse_args(["--engine", "vllm", "--limit", "3"])
+    assert vars(as_namespace(options_from_args(WithEngine, args))) == vars(args)
+
+
+@dataclass
+class Exclusive:
+    drop: int | None = option(None, help="n", exclusive="how")
+    ratio: float | None = option(None, help="r", exclusive="how")
+    verify: bool = option(True, flag="--skip-verify", help="skip verification")
+    anything: Any = option(None, help="checked by its owner")
+
+
+def test_exclusive_flags_explicit_off_flags_and_any():
+    parser = argparse.ArgumentParser(prog="t")
+    add_options(parser, Exclusive)
+    assert options_from_args(Exclusive, parser.parse_args(["--skip-verify"])).verify is False
+    assert options_from_args(Exclusive, parser.parse_args([])).verify is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--drop", "1", "--ratio", "0.5"])
+    assert options_from_mapping(Exclusive, {"anything": 1.5}).anything == 1.5
+
+
+def test_a_bad_list_item_names_the_list(capsys):
+    parser = argparse.ArgumentParser(prog="t")
+    add_options(parser, Outer)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["m", "--sizes", "1,x"])
+    assert "argument --sizes: expected a comma-separated list of integers, got '1,x'" in capsys.readouterr().err
+
+
+def test_options_to_argv_parses_back_to_the_same_options():
+    from fastprune.options import options_to_argv
+
+    value = Outer(model="m", data="x.txt", seq_len=7, lr=0.5, pack=False, progress=False, shuffle=True,
+                  mode="full", sizes=[1, 2, 3], limits={"piqa": 600}, out=Path("o"), verify=["vllm", "hf"],
+                  ppl=Inner(max_length=512, kinds=("add1", "mul1")))
+    argv = options_to_argv(value)
+    assert argv[0] == "m" and "--no-pack" in argv and "--no-progress" in argv and "--shuffle" in argv
+    assert parse(argv) == value
+    assert options_to_argv(Outer(model="m")) == ["m"]  # defaults are left out
+
+
+@dataclass
+class WithChoices:
+    metric: str | None = option(None, help="metric", choices=("angular", "bi"))
+
+
+def test_run_time_choices_hold_on_the_command_line_and_in_yaml():
+    parser = argparse.ArgumentParser(prog="t")
+    add_options(parser, WithChoices)
+    assert options_from_args(WithChoices, parser.parse_args(["--metric", "bi"])).metric == "bi"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--metric", "cos"])
+    assert options_from_mapping(WithChoices, {"metric": "angular"}, "prune").metric == "angular"
+    with pytest.raises(FastpruneError, match=r"prune.metric: 'cos' is not one of angular, bi"):
+        options_from_mapping(WithChoices, {"metric": "cos"}, "prune")

@@ -77,7 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, raise_errors: bool = False) -> int:
     """Run one command; ``raise_errors`` lets a caller (``fastprune run``) report a FastpruneError itself."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (argparse printed it): exit 2 as a return value, like any error
+        if exc.code in (0, None):
+            raise
+        return int(exc.code) if isinstance(exc.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -41,6 +41,8 @@ class OptionSpec:
     parse: typing.Callable[[str], Any] | None = None  # command-line text -> value, for unusual types
     group: str | None = None  # argparse group title
     flatten: bool = False  # a nested options dataclass whose fields sit at this level (no prefix, no sub-mapping)
+    exclusive: str | None = None  # name of an argparse mutually exclusive group (e.g. --drop | --ratio | --layers)
+    choices: tuple | None = None  # allowed values known at run time (e.g. a schema's metric names); else Literal
 
 
 def option(default: Any = MISSING, *, help: str, default_factory: Any = MISSING, **spec: Any) -> Any:
@@ -121,9 +123,13 @@ def parse_text(tp: Any, text: str, where: str) -> Any:
     origin = get_origin(tp)
     if origin in (list, tuple):
         (item, *rest) = get_args(tp)
-        values = [_scalar(item, x.strip(), where) for x in text.split(",") if x.strip()]
+        try:
+            values = [_scalar(item, x.strip(), where) for x in text.split(",") if x.strip()]
+        except FastpruneError:
+            values = []
         if not values:
-            raise FastpruneError(f"{where}: expected a comma-separated list, got {text!r}")
+            kinds = {int: "integers", float: "numbers"}.get(item, "values")
+            raise FastpruneError(f"{where}: expected a comma-separated list of {kinds}, got {text!r}")
         return tuple(values) if origin is tuple else values
     if origin is dict:
         _, value_tp = get_args(tp)
@@ -138,7 +144,10 @@ def parse_text(tp: Any, text: str, where: str) -> Any:
 
 
 def check_value(tp: Any, value: Any, where: str) -> Any:
-    """A YAML / Python value checked against ``tp`` and normalised (int -> float, list -> tuple, str -> Path)."""
+    """A YAML / Python value checked against ``tp`` and normalised (int -> float, list -> tuple, str -> Path);
+    ``Any``: taken as given (the owner validates it)."""
+    if tp is Any:
+        return value
     inner, optional = _strip_optional(tp)
     if value is None:
         if optional:
@@ -225,6 +234,9 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
         target = parser
         if spec.group:
             target = groups.get(spec.group) or groups.setdefault(spec.group, parser.add_argument_group(spec.group))
+        if spec.exclusive:
+            key = "exclusive:" + spec.exclusive
+            target = groups.get(key) or groups.setdefault(key, target.add_mutually_exclusive_group())
         default = default_of(f)
         dest = prefix + f.name
         where = spec.flag or (dest if spec.positional else _flag(f.name, prefix))
@@ -235,10 +247,10 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
         if spec.positional:
             if spec.nargs:
                 item = get_args(inner)[0]
-                kwargs.update(nargs=spec.nargs, type=spec.parse or (
-                    lambda text, item=item, where=where: _scalar(item, text, where)))
+                kwargs.update(nargs=spec.nargs, type=_argparse_type(spec.parse or (
+                    lambda text, item=item, where=where: _scalar(item, text, where)), where))
             else:
-                kwargs["type"] = convert
+                kwargs["type"] = _argparse_type(convert, where)
             if default is not MISSING:
                 kwargs.setdefault("nargs", "?")
                 kwargs["default"] = default
@@ -247,7 +259,7 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
         names = [spec.short, where] if spec.short else [where]
         kwargs["dest"] = dest
         if inner is bool and spec.parse is None:
-            if spec.flag and spec.flag.startswith("--no-") and default is True:
+            if spec.flag and default is True:  # an explicit flag turns a default-on setting off (--no-verify)
                 kwargs.update(action="store_false", default=True)
             elif default is True:
                 kwargs.update(action=argparse.BooleanOptionalAction, default=True)
@@ -255,27 +267,29 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
                 kwargs.update(action="store_true", default=False)
         elif spec.append:
             item = get_args(inner)[0]
-            kwargs.update(action="append", default=default, type=spec.parse or (
-                lambda text, item=item, where=where: _scalar(item, text, where)))
+            kwargs.update(action="append", default=default, type=_argparse_type(spec.parse or (
+                lambda text, item=item, where=where: _scalar(item, text, where)), where))
         else:
             if default is MISSING:
                 kwargs["required"] = True
             else:
                 kwargs["default"] = default
-            kwargs["type"] = _argparse_type(convert)
+            kwargs["type"] = _argparse_type(convert, where)
             if get_origin(inner) is Literal:
                 kwargs["choices"] = get_args(inner)
                 kwargs["type"] = str
+        if spec.choices is not None:
+            kwargs["choices"] = spec.choices
         target.add_argument(*names, **kwargs)
 
 
-def _argparse_type(convert):
-    """Turn a FastpruneError from parsing into argparse's own usage error (exit 2, naming the flag)."""
+def _argparse_type(convert, where: str):
+    """Turn a FastpruneError from parsing into argparse's own usage error (exit 2; argparse names the flag)."""
     def parse(text: str):
         try:
             return convert(text)
         except FastpruneError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{where}: ")) from None
     return parse
 
 
@@ -326,11 +340,21 @@ def options_from_mapping(cls: type, data: Any, where: str = "", **overrides: Any
             kwargs[f.name] = options_from_mapping(inner, {k: v for k, v in data.items() if k in own}, where)
     for key, value in data.items():
         if key in hints and not spec_of(_field(cls, key)).flatten:
-            kwargs[key] = check_value(hints[key], value, f"{where}.{key}" if where else key)
+            dotted = f"{where}.{key}" if where else key
+            kwargs[key] = _in_choices(spec_of(_field(cls, key)), check_value(hints[key], value, dotted), dotted)
     missing = [f.name for f, _, _ in option_fields(cls) if default_of(f) is MISSING and f.name not in kwargs]
     if missing:
         raise FastpruneError(f"{where or 'config'} needs {', '.join(missing)}")
     return cls(**kwargs)
+
+
+def _in_choices(spec: OptionSpec, value: Any, where: str) -> Any:
+    if spec.choices is None or value is None:
+        return value
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if item not in spec.choices:
+            raise FastpruneError(f"{where}: {item!r} is not one of {', '.join(map(str, spec.choices))}")
+    return value
 
 
 def _field(cls: type, name: str) -> dataclasses.Field:
@@ -360,3 +384,75 @@ def _plain(value: Any, yaml_only: bool) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v, yaml_only) for k, v in value.items()}
     return value
+
+
+def as_namespace(obj: Any) -> argparse.Namespace:
+    """The flat view of an options object a parser would produce (flattened groups' fields at the top,
+    nested groups prefixed), for code that still reads ``args.x``."""
+    out = argparse.Namespace()
+    _fill_namespace(out, obj, "")
+    return out
+
+
+def _fill_namespace(ns: argparse.Namespace, obj: Any, prefix: str) -> None:
+    for f, tp, spec in option_fields(type(obj)):
+        value = getattr(obj, f.name)
+        if _is_options(_strip_optional(tp)[0]) and value is not None:
+            _fill_namespace(ns, value, prefix if spec.flatten else f"{prefix}{f.name}_")
+        else:
+            setattr(ns, prefix + f.name, value)
+
+
+def section_of(cls: type, name: str | None = None, base: type | None = None) -> type:
+    """A dataclass of ``cls``'s YAML fields only (same types, defaults and help): a pipeline's section for a
+    stage whose other fields the pipeline sets itself. ``base``: a dataclass of extra, pipeline-own keys."""
+    hints = _hints(cls)
+    own = [(f.name, hints[f.name], dataclasses.field(default=f.default, default_factory=f.default_factory,
+                                                      metadata=f.metadata))
+           for f, _, spec in option_fields(cls) if spec.yaml]
+    return dataclasses.make_dataclass(name or f"{cls.__name__}Section", own, bases=(base,) if base else (),
+                                      namespace={"__module__": cls.__module__, "options_class": cls})
+
+
+def options_from_section(cls: type, section: Any, **overrides: Any) -> Any:
+    """``cls`` from a section made by :func:`section_of` plus the fields the caller owns."""
+    own = {f.name for f, _, spec in option_fields(cls) if spec.yaml}
+    kwargs = {f.name: getattr(section, f.name) for f in dataclasses.fields(section) if f.name in own}
+    kwargs.update(overrides)
+    return cls(**kwargs)
+
+
+def options_to_argv(obj: Any, *, prefix: str = "") -> list[str]:
+    """The command line that parses back to ``obj``, defaults left out: what to type to rerun a step of
+    ``fastprune run`` by hand. A value the command line cannot spell (None where the default is not) is
+    left out too."""
+    positional: list[str] = []
+    flags: list[str] = []
+    for f, tp, spec in option_fields(type(obj)):
+        if not spec.cli:
+            continue
+        value = getattr(obj, f.name)
+        inner, _ = _strip_optional(tp)
+        if _is_options(inner):
+            flags += options_to_argv(value, prefix=prefix if spec.flatten else f"{prefix}{f.name}_")
+            continue
+        if spec.positional:
+            positional += [str(v) for v in value] if spec.nargs else [str(value)]
+            continue
+        default = default_of(f)
+        if value is None or (default is not MISSING and _plain(value, False) == _plain(default, False)):
+            continue
+        flag = spec.flag or _flag(f.name, prefix)
+        if inner is bool and spec.parse is None:
+            # default on: --no-NAME (BooleanOptionalAction), or the explicit off flag (--no-verify)
+            flags.append("--no-" + flag[2:] if default is True and not spec.flag else flag)
+        elif spec.append:
+            for item in value:
+                flags += [flag, str(item)]
+        elif isinstance(value, (list, tuple)):
+            flags += [flag, ",".join(map(str, value))]
+        elif isinstance(value, dict):
+            flags += [flag, ",".join(f"{k}={v}" for k, v in value.items())]
+        else:
+            flags += [flag, str(value)]
+    return positional + flags

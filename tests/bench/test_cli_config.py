@@ -3,19 +3,21 @@
 import argparse
 
 from fastprune.bench.cli import register
-from fastprune.pipeline.config import BenchConfig, RunConfig
+from fastprune.bench.options import BenchOptions
+from fastprune.options import options_from_args
+from fastprune.pipeline.config import BenchSection, RunConfig
 from fastprune.pipeline.steps import build_steps
 
 
 def _cli_defaults():
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(), "bench", "bench")
-    return parser.parse_args(["bench", "m", "--out", "o"])
+    return options_from_args(BenchOptions, parser.parse_args(["bench", "m", "--out", "o"]))
 
 
 def test_config_defaults_match_the_cli():
-    cli, cfg = _cli_defaults(), BenchConfig()
-    assert cli.hf_variants == ",".join(cfg.hf_variants)
+    cli, cfg = _cli_defaults(), BenchSection()
+    assert cli.hf_variants == cfg.hf_variants
     assert cli.max_interval_width == cfg.max_interval_width and cli.max_cv == cfg.max_cv
     assert cli.repeats == cfg.repeats and cli.rounds == cfg.rounds and cli.new_tokens == cfg.new_tokens
 
@@ -25,7 +27,8 @@ def test_run_passes_the_noise_thresholds_and_hf_variants(tmp_path):
     config.bench.hf_variants = ["static", "compile"]
     config.bench.max_cv = 0.2
     step = next(s for s in build_steps(config, tmp_path) if s.stage == "bench")
-    args = step.argv
-    assert args[args.index("--hf-variants") + 1] == "static,compile"
-    assert args[args.index("--max-cv") + 1] == "0.2"
-    assert args[args.index("--max-interval-width") + 1] == "0.1"
+    options = step.options
+    assert isinstance(options, BenchOptions)
+    assert options.hf_variants == ["static", "compile"]
+    assert options.max_cv == 0.2
+    assert options.max_interval_width == 0.1

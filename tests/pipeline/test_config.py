@@ -53,12 +53,12 @@ def test_missing_and_invalid_files(tmp_path):
 
 
 def test_allow_unsandboxed_exec_reaches_the_eval_step(tmp_path):
-    from fastprune.pipeline.steps import build_steps
+    from fastprune.pipeline.steps import build_steps, evaluate_argv
 
     def eval_args(value):
         config = config_from_dict({"model": "tiny:llama:2", "stages": ["evaluate"],
                                    "evaluate": {"allow_unsandboxed_exec": value}})
-        return [s.argv for s in build_steps(config, tmp_path) if s.stage == "evaluate"][0]
+        return [evaluate_argv(s.options) for s in build_steps(config, tmp_path) if s.stage == "evaluate"][0]
 
     assert "--allow-unsandboxed-exec" in eval_args(True)
     assert "--allow-unsandboxed-exec" not in eval_args(False)
@@ -74,9 +74,9 @@ def test_several_strategies_prune_train_and_evaluate_each_variant(tmp_path):
         assert f"prune/{tag}" in names and f"train/{tag}" in names and f"evaluate/pruned-{tag}" in names
         assert f"evaluate/recovered-{tag}" in names
     reverse = next(s for s in steps if s.name == "prune/reverse-r20")
-    assert reverse.argv[reverse.argv.index("--strategy") + 1] == "reverse" and "--importance" not in reverse.argv
+    assert reverse.options.strategy == "reverse" and reverse.options.importance is None
     bench = next(s for s in steps if s.name == "bench")
-    assert sum(str(tmp_path / "prune") in a for a in bench.argv) == 4
+    assert sum(str(tmp_path / "prune") in a for a in bench.options.models) == 4
     # one strategy keeps the layout of earlier runs
     assert "prune/r25" in [s.name for s in build_steps(config_from_dict({}), tmp_path)]
     with pytest.raises(FastpruneError, match="distinct names"):
@@ -86,12 +86,13 @@ def test_several_strategies_prune_train_and_evaluate_each_variant(tmp_path):
 
 
 def test_task_limits_reach_the_eval_command(tmp_path):
-    from fastprune.pipeline.steps import build_steps
+    from fastprune.pipeline.steps import build_steps, evaluate_argv
 
     config = config_from_dict({"evaluate": {"tasks": ["piqa", "ppl"], "limit": 100,
                                             "task_limits": {"ppl": 8}}})
     step = next(s for s in build_steps(config, tmp_path) if s.name == "evaluate/base")
-    assert step.argv[step.argv.index("--task-limits") + 1] == "ppl=8"
+    argv = evaluate_argv(step.options)
+    assert argv[argv.index("--task-limits") + 1] == "ppl=8"
     with pytest.raises(FastpruneError, match="not in evaluate.tasks"):
         config_from_dict({"evaluate": {"tasks": ["piqa"], "task_limits": {"ppl": 8}}})
     with pytest.raises(FastpruneError, match="item counts >= 1"):

@@ -48,24 +48,24 @@ def test_study_runs_end_to_end_and_resumes(tmp_path, shared_data, monkeypatch):
     assert (run_dir / "calibrate" / "heatmap.png").is_file() and (run_dir / "bench" / "speedup.png").is_file()
 
     # A second invocation finds everything done and runs no stage at all.
-    import fastprune.cli
+    import fastprune.pipeline.runner as runner
 
-    def no_stage(argv, **kwargs):
-        raise AssertionError(f"stage re-ran: {argv}")
+    def no_stage(step):
+        raise AssertionError(f"stage re-ran: {step.name}")
 
-    monkeypatch.setattr(fastprune.cli, "main", no_stage)
+    monkeypatch.setattr(runner, "run_step", no_stage)
     run_study(config, run_dir)
 
     # --from redoes that stage and the later ones only.
     monkeypatch.undo()
     seen = []
-    real_main = fastprune.cli.main
+    real_run_step = runner.run_step
 
-    def spy(argv, **kwargs):
-        seen.append(argv[0])
-        return real_main(argv, **kwargs)
+    def spy(step):
+        seen.append(step.stage)
+        return real_run_step(step)
 
-    monkeypatch.setattr(fastprune.cli, "main", spy)
+    monkeypatch.setattr(runner, "run_step", spy)
     run_study(config, run_dir, from_stage="bench")
     assert seen == ["bench"]
 
@@ -98,10 +98,10 @@ def test_from_stage_accepts_changes_in_redone_stages_only(tmp_path, shared_data,
     changed_calibration = config_from_dict({**base, "calibrate": {**base["calibrate"], "seq_len": 16}})
     with pytest.raises(FastpruneError, match=r"changed: calibrate"):
         run_study(changed_calibration, run_dir, from_stage="bench")
-    import fastprune.cli
+    import fastprune.pipeline.runner as runner
 
     seen = []
-    monkeypatch.setattr(fastprune.cli, "main", lambda argv, **kwargs: seen.append(argv[0]) or 1)
+    monkeypatch.setattr(runner, "run_step", lambda step: seen.append(step.stage) or 1)
     changed_bench = config_from_dict({**base, "bench": {**base["bench"], "repeats": 2}})
     with pytest.raises(FastpruneError, match="step bench failed"):
         run_study(changed_bench, run_dir, from_stage="bench")
@@ -120,7 +120,7 @@ def test_failed_stage_is_recorded_and_named(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("some text\n")
     config = config_from_dict({"model": "tiny:llama:4", "stages": ["calibrate"], "device": "cpu",
-                               "calibrate": {"data": str(corpus), "extra_args": ["--loss-ablation", "--block", "9"]}})
+                               "calibrate": {"data": str(corpus), "loss_ablation": True, "block": 9}})
     with pytest.raises(FastpruneError, match="step calibrate failed: --block 9 must be between 1 and"):
         run_study(config, tmp_path / "run")
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
@@ -134,21 +134,21 @@ def test_failed_stage_is_one_error_line(tmp_path, capsys):
     corpus = tmp_path / "c.txt"
     corpus.write_text("some text\n")
     config = tmp_path / "study.yaml"
-    bad_block = ["--loss-ablation", "--block", "9"]
+    bad_block = {"loss_ablation": True, "block": 9}
     config.write_text(json.dumps({"model": "tiny:llama:4", "stages": ["calibrate"], "device": "cpu",
-                                  "calibrate": {"data": str(corpus), "extra_args": bad_block}}))
+                                  "calibrate": {"data": str(corpus), **bad_block}}))
     assert main(["run", str(config), "--out", str(tmp_path / "run")]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "step calibrate failed: --block 9" in errors[0]
 
 
 def test_input_check_reads_prompts_as_the_stage_will(tmp_path):
-    """A --template passed through extra_args is what the generate step uses, so the early check uses it too."""
+    """The template key is what the generate step uses, so the early check uses it too."""
     prompts = tmp_path / "p.jsonl"
     prompts.write_text(json.dumps({"id": "a", "q": "say hi"}) + "\n")
     config = config_from_dict({"model": "tiny:llama:2", "stages": ["generate"], "device": "cpu",
                                "generate": {"prompts": str(prompts), "limit": 1, "max_new_tokens": 2,
-                                            "extra_args": ["--template", "Q: {q}"]}})
+                                            "template": "Q: {q}"}})
     run_study(config, tmp_path / "run")
     (row,) = [json.loads(line) for line in (tmp_path / "run" / "generate" / "self_responses.jsonl").open()]
     assert row["id"] == "a" and row["prompt"] == [{"role": "user", "content": "Q: say hi"}]

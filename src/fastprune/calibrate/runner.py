@@ -14,7 +14,6 @@ import shutil
 import sys
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -29,6 +28,7 @@ from fastprune.calibrate.extras import (
     loss_ablation,
     summed_lm_loss,
 )
+from fastprune.calibrate.options import CalibrationConfig
 from fastprune.calibrate.report import remove_results, write_results
 from fastprune.calibrate.state import check_same_run, load_state, save_state, state_dir
 from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, batches
@@ -37,47 +37,6 @@ from fastprune.importance.schema import BACKWARD, FROM_WEIGHTS, LOSS_ABLATION, O
 from fastprune.models.fingerprint import model_fingerprint
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class CalibrationConfig:
-    seq_len: int = 256
-    batch_size: int = 8
-    pack: bool = True
-    max_tokens: int | None = None
-    save_every: int = 50  # global batches between checkpoints (0: only at the end)
-    loss_ablation: bool = False
-    block: int = 1
-    taylor: bool = False
-    on_nan: str = "error"
-    backend: str | None = None  # None: the op's default (FASTPRUNE_BACKEND or auto)
-    overwrite: bool = False
-    progress: bool = True
-    plots: bool = True  # heatmap.png and bi.png next to importance.json
-
-    def settings(self, source: TextSource) -> dict:
-        """What must not change between a run and its resume (recorded in every output)."""
-        keep = ("seq_len", "batch_size", "pack", "max_tokens", "block", *OPTION_HELP)
-        out = {k: v for k, v in asdict(self).items() if k in keep}
-        out["data"] = source.describe()
-        return out
-
-    def validate(self, loaded) -> None:
-        if self.batch_size < 1:
-            raise FastpruneError(f"--batch-size must be positive, not {self.batch_size}")
-        if self.save_every < 0:
-            raise FastpruneError(f"--save-every must be 0 or more, not {self.save_every}")
-        if self.on_nan not in ("skip", "error"):
-            raise FastpruneError(f"--on-nan must be skip or error, not {self.on_nan!r}")
-        n = loaded.adapter.num_layers
-        if self.loss_ablation and not 1 <= self.block <= n:
-            raise FastpruneError(f"--block {self.block} must be between 1 and the model's {n} layers")
-        ctx = getattr(loaded.adapter.text_config, "max_position_embeddings", None)
-        if ctx and self.seq_len > ctx:
-            raise FastpruneError(
-                f"--seq-len {self.seq_len} is longer than the model's context ({ctx} tokens); "
-                f"use --seq-len {ctx} or less"
-            )
 
 
 def _metric_options(config: CalibrationConfig) -> dict[str, bool]:

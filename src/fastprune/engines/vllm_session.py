@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from fastprune.engines.vllm_server import PYTHON_ENV, ServerOptions, ServerRecord, VLLMServer, print_note
+from fastprune.engines.vllm_server import ServerOptions, ServerRecord, VLLMServer, print_note
 from fastprune.errors import FastpruneError
 
 logger = logging.getLogger(__name__)
@@ -18,30 +18,13 @@ logger = logging.getLogger(__name__)
 ENGINES = ("fastprune", "vllm")
 
 
-def add_engine_arguments(parser: argparse.ArgumentParser, default_max_model_len: str) -> None:
-    """``--engine`` and the vLLM server options, the same on every stage that can run on vLLM."""
-    parser.add_argument("--engine", choices=ENGINES, default="fastprune",
-                        help="fastprune: the built-in engine in this process; vllm: a vLLM OpenAI-compatible "
-                             "server (started from --vllm-python, or reused with --vllm-url)")
-    g = parser.add_argument_group("vLLM server (--engine vllm)")
-    g.add_argument("--vllm-python", metavar="PATH",
-                   help=f"Python of the vLLM environment (default ${PYTHON_ENV}; `make setup-vllm` makes "
-                        ".venv-vllm/bin/python)")
-    g.add_argument("--vllm-url", metavar="URL", help="reuse this running server instead of starting one")
-    g.add_argument("--tensor-parallel-size", type=int, default=1, help="vLLM --tensor-parallel-size")
-    g.add_argument("--vllm-arg", action="append", default=[], metavar="ARG",
-                   help="extra server argument, passed through unchanged (repeatable; use --vllm-arg=--flag)")
-    g.add_argument("--vllm-timeout", type=float, default=600.0, help="seconds to wait for the server to be ready")
-    g.add_argument("--vllm-cpus", metavar="LIST",
-                   help="CPU backend: cores to bind the server's threads to, e.g. 0-1 (default: every core this "
-                        "process may use, none reserved)")
-    g.add_argument("--vllm-kv-cache-gib", type=int, default=1, help="CPU backend: KV cache space (whole GiB)")
-    g.add_argument("--vllm-max-model-len", type=int, default=None,
-                   help=f"server context length (default: {default_max_model_len})")
-    g.add_argument("--vllm-dtype", default="float32", help="server --dtype")
-    g.add_argument("--vllm-compile", dest="vllm_enforce_eager", action="store_false",
-                   help="let vLLM compile and capture graphs (no --enforce-eager): slower start, faster serving; "
-                        "what a GPU deployment runs")
+def add_engine_arguments(parser: argparse.ArgumentParser, default_max_model_len: str = "") -> None:
+    """``--engine`` and the vLLM server options (``EngineOptions``), the same on every stage that can run on
+    vLLM; ``default_max_model_len`` is no longer used (the help says what the default is)."""
+    from fastprune.engines.options import EngineOptions
+    from fastprune.options import add_options
+
+    add_options(parser, EngineOptions)
 
 
 def server_options(args, max_model_len: int) -> ServerOptions:

@@ -7,24 +7,22 @@ from __future__ import annotations
 
 import json
 
-TYPE_HELP = "tensor type of the matrices: f32 (default, exact), f16, q8_0 (norms and biases stay f32)"
+from fastprune.export.options import ExportOptions
+from fastprune.options import add_options, options_from_args
 
 
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=help_text)
-    p.add_argument("model", help="model spec: a (pruned) checkpoint dir, smollm2-135m, a .gguf, tiny:FAMILY")
-    p.add_argument("--format", required=True, choices=["gguf"], help="output format (gguf: llama.cpp)")
-    p.add_argument("--out", required=True, help="output file (model.gguf); a report goes to model.gguf.json")
-    p.add_argument("--type", dest="qtype", default="f32", choices=["f32", "f16", "q8_0"], help=TYPE_HELP)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--no-verify", dest="verify", action="store_false",
-                   help="skip reloading the file and comparing its logits with the checkpoint's")
-    p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_options(p, ExportOptions)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    return execute(options_from_args(ExportOptions, args))
+
+
+def execute(args: ExportOptions) -> int:
+    """The export stage on ``args`` (``fastprune.export.run``): a verified GGUF file and its report."""
     from fastprune.export.api import export_gguf
 
     report = export_gguf(args.model, args.out, qtype=args.qtype, overwrite=args.overwrite, verify=args.verify,

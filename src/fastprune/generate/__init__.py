@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import importlib
 
+from fastprune.generate.options import GenerateOptions, SelfResponseConfig
+
 _EXPORTS = {
     "Prompt": "prompts", "load_prompts": "prompts",
-    "SelfResponseConfig": "self_responses", "pending_prompts": "self_responses",
-    "run_self_responses": "self_responses",
+    "pending_prompts": "self_responses", "run_self_responses": "self_responses",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["GenerateOptions", "Prompt", "SelfResponseConfig", "load_prompts", "pending_prompts", "run",
+           "run_self_responses"]
+
+
+def run(options: GenerateOptions) -> int:
+    """The generate stage on ``options`` (what ``fastprune generate`` and ``fastprune run`` call)."""
+    from fastprune.generate.cli import execute
+
+    return execute(options)
 
 
 def __getattr__(name: str):

@@ -9,31 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from fastprune.engines.encoding import encode_prompt
 from fastprune.engines.types import GenerationRequest, SamplingParams
 from fastprune.errors import FastpruneError
 from fastprune.generate.jsonl_out import JsonlAppender, recover
+from fastprune.generate.options import SelfResponseConfig
 from fastprune.generate.prompts import Prompt, prompt_hash
 from fastprune.utils_io import atomic_write_json
-
-
-@dataclass
-class SelfResponseConfig:
-    chat: bool = True
-    system_prompt: str | None = None
-    temperature: float = 0.9
-    top_p: float = 0.95
-    top_k: int = 0
-    max_new_tokens: int = 512
-    stop_strings: tuple[str, ...] = ()
-    seed: int = 0
-    batch_size: int = 8
-    max_seq_len: int | None = None  # default: longest prompt + max_new_tokens
-    backend: str | None = None  # decode kernels (GenerationEngine backend); None: FASTPRUNE_BACKEND / auto
-    extra: dict = field(default_factory=dict)  # model/source descriptions recorded beside the output
 
 
 def request_seed(run_seed: int, prompt_id: str) -> int:

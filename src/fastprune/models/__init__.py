@@ -1,15 +1,26 @@
-"""Loading models from spec strings, and the architecture facts every stage needs."""
+"""Loading models from spec strings, and the architecture facts every stage needs.
 
-from fastprune.models.adapter import ArchitectureAdapter, adapter_for
-from fastprune.models.embedded import EMBEDDED_NAME, cache_dir, ensure_embedded_checkpoint
-from fastprune.models.info import kv_bytes_per_token, model_info
-from fastprune.models.loader import LoadedModel, load_model, resolve_device, resolve_dtype
-from fastprune.models.spec import ModelSpec, parse_model_spec, random_config_names
-from fastprune.models.tiny import TINY_FAMILIES, byte_tokenizer, tiny_config, tiny_model
+Exports resolve lazily: ``fastprune.models.options`` (the model-loading options every stage's command line
+includes) is imported by ``fastprune --help``, which must not pay for torch and transformers.
+"""
 
-__all__ = [
-    "EMBEDDED_NAME", "TINY_FAMILIES", "ArchitectureAdapter", "LoadedModel", "ModelSpec", "adapter_for",
-    "byte_tokenizer", "cache_dir", "ensure_embedded_checkpoint", "kv_bytes_per_token", "load_model",
-    "model_info", "parse_model_spec", "random_config_names", "resolve_device", "resolve_dtype",
-    "tiny_config", "tiny_model",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "ArchitectureAdapter": "adapter", "adapter_for": "adapter",
+    "EMBEDDED_NAME": "embedded", "cache_dir": "embedded", "ensure_embedded_checkpoint": "embedded",
+    "kv_bytes_per_token": "info", "model_info": "info",
+    "LoadedModel": "loader", "load_model": "loader", "resolve_device": "loader", "resolve_dtype": "loader",
+    "ModelOptions": "options",
+    "ModelSpec": "spec", "parse_model_spec": "spec", "random_config_names": "spec",
+    "TINY_FAMILIES": "tiny", "byte_tokenizer": "tiny", "tiny_config": "tiny", "tiny_model": "tiny",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'fastprune.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"fastprune.models.{_EXPORTS[name]}"), name)

@@ -1,106 +1,106 @@
-"""The study's configuration: dataclasses that round-trip through YAML, with strict key checking."""
+"""The study's configuration: one YAML section per stage, derived from that stage's options dataclass.
+
+Each section holds the stage's options minus the ones the pipeline sets itself (``yaml=False`` there: the
+model, inputs and outputs of each step, and the run-wide keys below), with the stage command's own
+defaults, so ``fastprune run`` and ``fastprune STAGE`` mean the same thing "with the defaults". The
+run-wide keys are the model spec, the model-loading options (``dtype``, ``device``, ``seed``,
+``trust_remote_code``: ``fastprune.models.options.ModelOptions``) and the engine options (``engine``,
+``vllm_*``: ``fastprune.engines.options.EngineOptions``, used by generate and evaluate). Keys are strict:
+an unknown one is an error naming it and listing the allowed ones.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from dataclasses import field as dc_field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import yaml
 
+from fastprune.bench import BenchOptions
+from fastprune.calibrate import CalibrateOptions
+from fastprune.engines.options import EngineOptions
 from fastprune.errors import FastpruneError
+from fastprune.generate import GenerateOptions
+from fastprune.models.options import ModelOptions
+from fastprune.options import option, options_from_mapping, options_to_mapping, section_of, yaml_fields
+from fastprune.prune import PruneOptions
+from fastprune.train import TrainConfig
 
 STAGE_ORDER = ("calibrate", "prune", "generate", "train", "evaluate", "bench")
+PRUNE_STRATEGIES = get_args(get_type_hints(PruneOptions)["strategy"])
+
+# What each step's options get from the pipeline instead of its YAML section: the command-line options
+# that have no key there (tests/pipeline/test_config.py checks this list against the stages' options).
+RUN_WIDE = ("dtype", "device", "seed", "trust_remote_code")
+PIPELINE_SETS = {
+    "calibrate": {"model", "out", *RUN_WIDE, "overwrite"},
+    "prune": {"model", "importance", "strategy", "drop", "ratio", "layers", "out", "overwrite", "dry_run", "json",
+              "vllm_python", *RUN_WIDE},
+    "generate": {"model", "out", *RUN_WIDE, *yaml_fields(EngineOptions)},
+    "train": {"model", "data", "out", *RUN_WIDE, "overwrite"},
+    # the serving benchmark (--engine vllm) is command-line only: the report reads the speed bench's JSON
+    "bench": {"models", "out", *RUN_WIDE, *yaml_fields(EngineOptions), "concurrency", "mix", "serving_requests"},
+}
 
 
 @dataclass
-class CalibrateConfig:
-    data: str = "wikitext2"
-    field: str | None = None
-    template: str | None = None
-    seq_len: int = 256
-    max_tokens: int = 16384
-    batch_size: int = 4
-    extra_args: list[str] = dc_field(default_factory=list)
+class PruneVariants:
+    """The prune section's own keys: which variants the study makes (``fastprune prune`` makes one)."""
 
-
-@dataclass
-class PruneConfig:
-    strategy: str | list[str] = "block"  # a list prunes with each strategy at every ratio
-    ratios: list[float] = dc_field(default_factory=lambda: [0.25])
-    extra_args: list[str] = dc_field(default_factory=list)
+    strategy: str | list[str] = option("block", help="a strategy (see fastprune prune --help), or a list: each "
+                                                     "strategy prunes at every ratio")
+    ratios: list[float] = option([0.25], help="fractions of the layers to remove, one variant each")
 
     @property
     def strategies(self) -> list[str]:
         return [self.strategy] if isinstance(self.strategy, str) else list(self.strategy)
 
 
-@dataclass
-class GenerateConfig:
-    prompts: str = "gsm8k-train"
-    field: str | None = None
-    limit: int = 256
-    max_new_tokens: int = 256
-    batch_size: int = 8
-    temperature: float = 0.9
-    top_p: float = 0.95
-    system_prompt: str | None = None
-    extra_args: list[str] = dc_field(default_factory=list)
-
-
-@dataclass
-class TrainConfig:
-    mode: str = "lora"
-    epochs: int = 1
-    max_steps: int | None = None
-    lr: float | None = None
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_seq_len: int = 512
-    extra_args: list[str] = dc_field(default_factory=list)
+CalibrateSection = section_of(CalibrateOptions, "CalibrateSection")
+PruneSection = section_of(PruneOptions, "PruneSection", base=PruneVariants)
+GenerateSection = section_of(GenerateOptions, "GenerateSection")
+TrainSection = section_of(TrainConfig, "TrainSection")
+BenchSection = section_of(BenchOptions, "BenchSection")
 
 
 @dataclass
 class EvaluateConfig:
-    tasks: list[str] = dc_field(default_factory=lambda: ["arith", "parens", "piqa", "gsm8k", "ppl"])
-    limit: int | None = 50
-    task_limits: dict[str, int] = dc_field(default_factory=dict)  # per-task item counts overriding limit
-    batch_size: int = 8
-    max_new_tokens: int | None = None
-    allow_unsandboxed_exec: bool = False  # run model-written code without an OS sandbox (unsafe)
-    extra_args: list[str] = dc_field(default_factory=list)
+    """The evaluate section, spelled like ``fastprune eval``'s flags and with their defaults.
 
+    Kept here until the evaluate stage has an options dataclass of its own (then this becomes
+    ``section_of`` it, like the other stages)."""
 
-@dataclass
-class BenchConfig:
-    batch_sizes: list[int] = dc_field(default_factory=lambda: [1, 8])
-    prompt_len: int = 128
-    new_tokens: int = 32
-    repeats: int = 3
-    rounds: int = 1  # passes over the whole grid, pooled: drift on a shared machine hits every model alike
-    compare_hf: bool = False
-    hf_variants: list[str] = dc_field(default_factory=lambda: ["dynamic", "static"])
-    max_interval_width: float = 0.10  # same defaults as fastprune.bench.stats
-    max_cv: float = 0.10
-    extra_args: list[str] = dc_field(default_factory=list)
+    tasks: list[str] = option(["arith", "parens", "gsm8k", "piqa", "ppl", "humaneval"], help="tasks to run")
+    limit: int | None = option(None, help="first N items of each task (quick runs)")
+    task_limits: dict[str, int] = option({}, help="per-task item counts overriding limit")
+    batch_size: int = option(8, help="generation and scoring batch size")
+    max_new_tokens: int | None = option(None, help="override every task's generation budget")
+    allow_unsandboxed_exec: bool = option(False, help="run model-written code without an OS sandbox (unsafe)")
+    ppl_max_length: int = option(1024, help="ppl window length in tokens")
+    ppl_stride: int = option(512, help="ppl window stride in tokens")
+    arith_kinds: list[str] | None = option(None, help="arith kinds to cycle through (default: all ten)")
 
 
 @dataclass
 class RunConfig:
-    model: str = "smollm2-135m"
-    dtype: str = "auto"
-    device: str = "auto"
-    seed: int = 0
-    threads: int | str | None = None  # CPU threads (None/"auto": fastprune.threads' default); --threads wins
-    stages: list[str] = dc_field(default_factory=lambda: list(STAGE_ORDER))
-    calibrate: CalibrateConfig = dc_field(default_factory=CalibrateConfig)
-    prune: PruneConfig = dc_field(default_factory=PruneConfig)
-    generate: GenerateConfig = dc_field(default_factory=GenerateConfig)
-    train: TrainConfig = dc_field(default_factory=TrainConfig)
-    evaluate: EvaluateConfig = dc_field(default_factory=EvaluateConfig)
-    bench: BenchConfig = dc_field(default_factory=BenchConfig)
+    model: str = option("smollm2-135m", help="the base model every stage starts from")
+    load: ModelOptions = option(default_factory=ModelOptions, flatten=True,
+                                help="how every stage loads its model: dtype, device, seed, trust_remote_code")
+    threads: Any = option(None, help="CPU threads (null/auto: fastprune.threads' default); --threads wins")
+    stages: list[str] = option(list(STAGE_ORDER), help="the stages to run, in study order")
+    engine: EngineOptions = option(default_factory=EngineOptions, flatten=True,
+                                   help="which engine generate and evaluate run on: engine, vllm_*")
+    calibrate: CalibrateSection = option(default_factory=CalibrateSection, help="fastprune calibrate's options")
+    prune: PruneSection = option(default_factory=PruneSection, help="the variants, and fastprune prune's options")
+    generate: GenerateSection = option(default_factory=GenerateSection, help="fastprune generate's options")
+    train: TrainSection = option(default_factory=TrainSection, help="fastprune train's options")
+    evaluate: EvaluateConfig = option(default_factory=EvaluateConfig, help="fastprune eval's options")
+    bench: BenchSection = option(default_factory=BenchSection, help="fastprune bench's options")
+
+    @property
+    def seed(self) -> int:
+        return self.load.seed
 
     def validate(self) -> None:
         from fastprune.threads import parse_threads
@@ -116,14 +116,14 @@ class RunConfig:
             raise FastpruneError(f"prune.strategy must be a name or a list of distinct names, got "
                                  f"{self.prune.strategy!r}")
         for strategy in strategies:
+            if strategy not in PRUNE_STRATEGIES:
+                raise FastpruneError(f"prune.strategy {strategy!r} is not one of {', '.join(PRUNE_STRATEGIES)}")
             if "calibrate" not in self.stages and "prune" in self.stages and strategy not in (
                 "reverse", "explicit", "iterative"
             ):
                 raise FastpruneError(f"prune strategy {strategy!r} needs the calibrate stage")
         limits = self.evaluate.task_limits
-        if not isinstance(limits, dict) or not all(
-            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1 for k, v in limits.items()
-        ):
+        if not all(v >= 1 for v in limits.values()):
             raise FastpruneError(f"evaluate.task_limits must map task names to item counts >= 1, got {limits!r}")
         stray = sorted(set(limits) - set(self.evaluate.tasks))
         if stray:
@@ -132,29 +132,22 @@ class RunConfig:
             raise FastpruneError(f"prune.ratios must be fractions in (0, 1), got {self.prune.ratios}")
 
 
-def _build(cls, data: dict, where: str):
-    if not isinstance(data, dict):
-        raise FastpruneError(f"{where or 'config'} must be a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise FastpruneError(
-            f"unknown config key '{prefix}{unknown[0]}'; allowed keys{' in ' + where if where else ''}: "
-            f"{', '.join(fields)}"
-        )
-    kwargs = {}
-    for key, value in data.items():
-        default = fields[key].default_factory() if fields[key].default_factory is not dataclasses.MISSING else None
-        if dataclasses.is_dataclass(default):
-            kwargs[key] = _build(type(default), value or {}, f"{where}.{key}" if where else key)
-        else:
-            kwargs[key] = value
-    return cls(**kwargs)
+SECTIONS = {"calibrate": CalibrateSection, "prune": PruneSection, "generate": GenerateSection,
+            "train": TrainSection, "evaluate": EvaluateConfig, "bench": BenchSection}
 
 
 def config_from_dict(data: dict) -> RunConfig:
-    config = _build(RunConfig, data or {}, "")
+    data = dict(data or {})
+    for name in SECTIONS:
+        section = data.get(name)
+        if section is None and name in data:
+            data[name] = {}  # an empty section in YAML (`calibrate:`) means its defaults
+        elif isinstance(section, dict) and "extra_args" in section:
+            raise FastpruneError(
+                f"config key '{name}.extra_args' is gone: every option of the stage is a key of its section "
+                f"now (e.g. train: {{warmup_steps: 2}}); allowed keys in {name}: "
+                f"{', '.join(yaml_fields(SECTIONS[name]))}")
+    config = options_from_mapping(RunConfig, data, "")
     config.validate()
     return config
 
@@ -187,4 +180,4 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    return options_to_mapping(config)

@@ -1,4 +1,5 @@
-"""``RUN/manifest.json``: what each step ran, on what, what it wrote, how long it took, and its status.
+"""``RUN/manifest.json``: what each step ran (its stage options), on what, what it wrote, how long it took,
+and its status.
 
 The manifest is rewritten atomically after every status change, so a killed run leaves a manifest that
 says exactly which step was running; the next invocation skips finished steps and re-enters that one
@@ -29,6 +30,11 @@ class Manifest:
                 old = json.loads(self.path.read_text())
             except json.JSONDecodeError as exc:
                 raise FastpruneError(f"{self.path} is corrupt ({exc}); remove it to start the run over") from exc
+            if any("argv" in step for step in old.get("steps", {}).values()):
+                raise FastpruneError(
+                    f"{run_dir} holds a run of an earlier fastprune, which recorded each step as a command line "
+                    f"(argv); this one records each stage's options and cannot tell whether those steps match "
+                    f"them: use a new --out (or remove {self.path} to redo every step here)")
             old_config = old.get("config", {})
             changed = sorted(k for k in set(old_config) | set(config)
                              if old_config.get(k) != config.get(k) and k not in redo_sections)
@@ -47,9 +53,12 @@ class Manifest:
     def is_done(self, name: str) -> bool:
         return self.steps.get(name, {}).get("status") == "done"
 
-    def start(self, name: str, stage: str, argv: list[str]) -> None:
+    def start(self, name: str, stage: str, options: dict, command: list[str] | None = None) -> None:
+        """``options``: the stage options the step runs with, as a mapping (what ran); ``command``: the
+        ``fastprune`` arguments that run the same step by hand (for people; not read back)."""
         step = self.steps.setdefault(name, {})
-        step.update({"stage": stage, "status": "running", "argv": argv, "started": time.time()})
+        step.update({"stage": stage, "status": "running", "options": options, "command": command,
+                     "started": time.time()})
         step.setdefault("attempts", 0)
         step["attempts"] += 1
         self.save()

@@ -299,8 +299,9 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
     figures = [(title, name) for name, (title, _) in FIGURES.items() if (run_dir / "calibrate" / name).is_file()]
     if figures:
         lines += ["## Layer similarity", "",
-                  f"Calibrated on `{config.calibrate.data}` ({config.calibrate.max_tokens} tokens max, "
-                  f"sequences of {config.calibrate.seq_len}).", ""]
+                  f"Calibrated on `{config.calibrate.data}` "
+                  f"({config.calibrate.calibration.max_tokens or 'all'} tokens max, "
+                  f"sequences of {config.calibrate.calibration.seq_len}).", ""]
         for title, name in figures:
             lines += [f"![{title}](calibrate/{name})", ""]
     prune_lines = _pruning_section(run_dir, steps)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import time
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
+from fastprune.options import options_to_mapping
 from fastprune.pipeline.config import STAGE_ORDER, RunConfig, config_to_dict
 from fastprune.pipeline.manifest import Manifest
-from fastprune.pipeline.steps import Step, build_steps
+from fastprune.pipeline.steps import Step, build_steps, run_step, step_command
 from fastprune.utils_io import require_output_dir
 
 logger = logging.getLogger(__name__)
@@ -36,34 +38,29 @@ def _step_root(step: Step, run_dir: Path) -> Path:
 def _check_inputs(config: RunConfig, stages: set[str]) -> None:
     """Read the user's own inputs of the stages still to run now, so a missing prompts file fails before
     an hour of calibration, not after it."""
-    def flag(args: list[str], name: str) -> str | None:  # a value passed through a stage's extra_args
-        return args[args.index(name) + 1] if name in args[:-1] else None
-
     if "calibrate" in stages:
         from fastprune.data import open_source
 
-        c, extra = config.calibrate, config.calibrate.extra_args
-        open_source(c.data, field=c.field or flag(extra, "--field"), template=c.template or flag(extra, "--template"),
-                    split=flag(extra, "--split") or "train", text_mode="whole" if "--whole-file" in extra else "lines")
+        c = config.calibrate
+        open_source(c.data, field=c.field, template=c.template, split=c.split,
+                    text_mode="whole" if c.whole_file else "lines")
     if "generate" in stages:
         from fastprune.generate import load_prompts
 
-        g, extra = config.generate, config.generate.extra_args
-        load_prompts(g.prompts, field=g.field or flag(extra, "--field"), template=flag(extra, "--template"),
-                     split=flag(extra, "--split") or "train", limit=g.limit)
+        g = config.generate
+        load_prompts(g.prompts, field=g.field, template=g.template, split=g.split, limit=g.limit)
 
 
 def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = None) -> Manifest:
     """Run every step of ``config`` into ``run_dir``; return the manifest. Re-running resumes."""
-    from fastprune.cli import main as fastprune_main
     from fastprune.models.checkpoint_files import check_model_spec
     from fastprune.pipeline.report import write_report
 
     check_model_spec(config.model)  # a broken model fails before the run dir exists
     run_dir = require_output_dir(run_dir)
+    steps = build_steps(config, run_dir)  # a bad stage setting fails here, before the run dir exists
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    steps = build_steps(config, run_dir)
     redo_sections: frozenset[str] = frozenset()
     if from_stage is not None:
         if from_stage not in STAGE_ORDER:
@@ -87,11 +84,12 @@ def run_study(config: RunConfig, run_dir: str | Path, from_stage: str | None = N
         raise
     logger.info(f"fastprune run: {len(steps) - len(todo)} of {len(steps)} steps already done in {run_dir}")
     for index, step in enumerate(todo, 1):
-        logger.info(f"\n=== [{index}/{len(todo)}] {step.name}: fastprune {' '.join(step.argv)}")
-        manifest.start(step.name, step.stage, step.argv)
+        command = step_command(step)
+        logger.info(f"\n=== [{index}/{len(todo)}] {step.name}: fastprune {shlex.join(command)}")
+        manifest.start(step.name, step.stage, options_to_mapping(step.options, yaml_only=False), command)
         t0 = time.perf_counter()
         try:
-            code = fastprune_main(step.argv, raise_errors=True)
+            code = run_step(step)
         except FastpruneError as exc:
             # One error line: the step and its cause together.
             manifest.fail(step.name, str(exc))

@@ -1,24 +1,50 @@
-"""The study as a list of steps: each one stage command with its arguments, output and done-check.
+"""The study as a list of steps: each one stage with its options object, output and done-check.
 
-Steps talk only through files (importance.json, checkpoint dirs, JSONL, scores.json), exactly as a user
-running the stage commands by hand would, so any stage can be swapped for an outside tool.
+A step's options are the stage's own dataclass (``fastprune.calibrate.CalibrateOptions`` ...): its YAML
+section plus what the pipeline sets (the model, the inputs written by earlier steps, the output, the
+run-wide keys). ``run_step`` calls the stage's public ``run`` in this process. Steps still talk only
+through files (importance.json, checkpoint dirs, JSONL, scores.json), exactly as a user running the stage
+commands by hand would, so any stage can be swapped for an outside tool.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from fastprune.pipeline.config import RunConfig
+from fastprune.bench import BenchOptions
+from fastprune.calibrate import CalibrateOptions
+from fastprune.engines.options import EngineOptions
+from fastprune.generate import GenerateOptions
+from fastprune.models.options import ModelOptions
+from fastprune.options import as_namespace, option, options_from_section, options_to_argv
+from fastprune.pipeline.config import EvaluateConfig, RunConfig
+from fastprune.prune import PruneOptions
+from fastprune.train import TrainConfig
 
 
 @dataclass
 class Step:
     name: str  # unique within the run, e.g. "prune/r25"
     stage: str  # one of STAGE_ORDER
-    argv: list[str]  # arguments of `fastprune ...`
+    options: Any  # the stage's options object, handed to fastprune.<stage>.run
     output: Path  # the file or dir whose existence (with a done status) marks the step finished
     label: str | None = None  # model label for evaluation/report ("base", "pruned-r25", "recovered-r25")
+
+
+@dataclass
+class EvaluateCall:
+    """One evaluate step: its section plus what the pipeline sets. A bridge to ``fastprune eval``'s command
+    line until the evaluate stage has its own options dataclass and public ``run``."""
+
+    model: str = option(help="model spec")
+    out: str = option(help="output folder")
+    section: EvaluateConfig = option(default_factory=EvaluateConfig, help="the evaluate section")
+    load: ModelOptions = option(default_factory=ModelOptions, flatten=True, help="run-wide loading options")
+    engine: EngineOptions = option(default_factory=EngineOptions, flatten=True, help="run-wide engine options")
 
 
 def ratio_tag(ratio: float) -> str:
@@ -30,25 +56,16 @@ def variant_tag(strategy: str, ratio: float, several_strategies: bool) -> str:
     return f"{strategy}-{ratio_tag(ratio)}" if several_strategies else ratio_tag(ratio)
 
 
-def _opt(flag: str, value) -> list[str]:
-    return [] if value is None else [flag, str(value)]
-
-
 def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
     """Every step the config asks for, in execution order."""
     c = config
-    common = ["--dtype", c.dtype, "--device", c.device]
+    load = c.load
     steps: list[Step] = []
     enabled = set(c.stages)
     importance = run_dir / "calibrate" / "importance.json"
     if "calibrate" in enabled:
-        steps.append(Step("calibrate", "calibrate", [
-            "calibrate", c.model, "--data", c.calibrate.data, "--out", str(run_dir / "calibrate"),
-            "--seq-len", str(c.calibrate.seq_len), "--max-tokens", str(c.calibrate.max_tokens),
-            "--batch-size", str(c.calibrate.batch_size), "--seed", str(c.seed),
-            *_opt("--field", c.calibrate.field), *_opt("--template", c.calibrate.template),
-            *common, *c.calibrate.extra_args,
-        ], importance))
+        steps.append(Step("calibrate", "calibrate", options_from_section(
+            CalibrateOptions, c.calibrate, model=c.model, out=str(run_dir / "calibrate"), load=load), importance))
     strategies = c.prune.strategies
     variants = [(s, r) for s in strategies for r in c.prune.ratios]
     tags = {v: variant_tag(*v, len(strategies) > 1) for v in variants}
@@ -58,35 +75,27 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
             tag = tags[strategy, ratio]
             out = run_dir / "prune" / tag
             pruned[strategy, ratio] = out
-            importance_args = ["--importance", str(importance)] if strategy in ("block", "bi") else []
-            steps.append(Step(f"prune/{tag}", "prune", [
-                "prune", c.model, *importance_args, "--strategy", strategy, "--ratio", str(ratio),
-                "--out", str(out), *common, *c.prune.extra_args,
-            ], out, label=f"pruned-{tag}"))
+            steps.append(Step(f"prune/{tag}", "prune", options_from_section(
+                PruneOptions, c.prune, model=c.model, strategy=strategy, ratio=ratio, out=str(out), load=load,
+                importance=str(importance) if strategy in ("block", "bi") else None,
+                vllm_python=c.engine.vllm_python,
+            ), out, label=f"pruned-{tag}"))
     responses = run_dir / "generate" / "self_responses.jsonl"
     if "generate" in enabled:
-        g = c.generate
-        steps.append(Step("generate", "generate", [
-            "generate", c.model, "--prompts", g.prompts, "--out", str(responses), "--limit", str(g.limit),
-            "--max-new-tokens", str(g.max_new_tokens), "--batch-size", str(g.batch_size),
-            "--temperature", str(g.temperature), "--top-p", str(g.top_p), "--seed", str(c.seed),
-            *_opt("--field", g.field), *_opt("--system-prompt", g.system_prompt), *common, *g.extra_args,
-        ], responses))
+        steps.append(Step("generate", "generate", options_from_section(
+            GenerateOptions, c.generate, model=c.model, out=str(responses), load=load, engine=c.engine,
+        ), responses))
     recovered: dict[tuple[str, float], Path] = {}
     if "train" in enabled and pruned:
-        t = c.train
         for variant, pruned_dir in pruned.items():
             tag = tags[variant]
             out = run_dir / "train" / tag
             recovered[variant] = out
-            steps.append(Step(f"train/{tag}", "train", [
-                "train", str(pruned_dir), "--data", str(responses), "--mode", t.mode, "--out", str(out),
-                "--epochs", str(t.epochs), *_opt("--max-steps", t.max_steps), *_opt("--lr", t.lr),
-                "--batch-size", str(t.batch_size), "--grad-accum", str(t.grad_accum),
-                "--max-seq-len", str(t.max_seq_len), "--seed", str(c.seed), *common, *t.extra_args,
-            ], out, label=f"recovered-{tag}"))
+            steps.append(Step(f"train/{tag}", "train", options_from_section(
+                TrainConfig, c.train, model=str(pruned_dir), data=str(responses), out=str(out), seed=load.seed,
+                dtype=load.dtype, device=load.device, trust_remote_code=load.trust_remote_code,
+            ), out, label=f"recovered-{tag}"))
     if "evaluate" in enabled:
-        e = c.evaluate
         models = [("base", c.model)]
         for variant in variants:
             if variant in pruned:
@@ -95,22 +104,58 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
                 models.append((f"recovered-{tags[variant]}", str(recovered[variant])))
         for label, model in models:
             out = run_dir / "evaluate" / label
-            steps.append(Step(f"evaluate/{label}", "evaluate", [
-                "eval", model, "--tasks", ",".join(e.tasks), "--out", str(out), "--seed", str(c.seed),
-                "--batch-size", str(e.batch_size), *_opt("--limit", e.limit),
-                *(["--task-limits", ",".join(f"{k}={v}" for k, v in e.task_limits.items())]
-                  if e.task_limits else []),
-                *_opt("--max-new-tokens", e.max_new_tokens),
-                *(["--allow-unsandboxed-exec"] if e.allow_unsandboxed_exec else []), *common, *e.extra_args,
-            ], out / "scores.json", label=label))
+            steps.append(Step(f"evaluate/{label}", "evaluate", EvaluateCall(
+                model=model, out=str(out), section=c.evaluate, load=load, engine=c.engine,
+            ), out / "scores.json", label=label))
     if "bench" in enabled:
-        b = c.bench
-        steps.append(Step("bench", "bench", [
-            "bench", c.model, *[str(pruned[v]) for v in variants if v in pruned],
-            "--batch-sizes", ",".join(map(str, b.batch_sizes)), "--prompt-len", str(b.prompt_len),
-            "--new-tokens", str(b.new_tokens), "--repeats", str(b.repeats), "--rounds", str(b.rounds),
-            "--out", str(run_dir / "bench"), "--hf-variants", ",".join(b.hf_variants),
-            "--max-interval-width", str(b.max_interval_width), "--max-cv", str(b.max_cv),
-            *(["--compare-hf"] if b.compare_hf else []), *common, *b.extra_args,
-        ], run_dir / "bench" / "bench.json"))
+        steps.append(Step("bench", "bench", options_from_section(
+            BenchOptions, c.bench, models=[c.model, *[str(pruned[v]) for v in variants if v in pruned]],
+            out=str(run_dir / "bench"), load=load,
+        ), run_dir / "bench" / "bench.json"))
     return steps
+
+
+def run_step(step: Step) -> int:
+    """Run one step in this process: the stage's public ``run`` with the step's options object."""
+    if step.stage == "evaluate":
+        return _run_evaluate(step.options)
+    stage = importlib.import_module(f"fastprune.{step.stage}")
+    return int(stage.run(step.options) or 0)
+
+
+def step_command(step: Step) -> list[str]:
+    """The ``fastprune ...`` command that runs the same step by hand (what the log and manifest show)."""
+    if step.stage == "evaluate":
+        return ["eval", *evaluate_argv(step.options), *options_to_argv(step.options.engine)]
+    return [step.stage, *options_to_argv(step.options)]
+
+
+def evaluate_argv(call: EvaluateCall) -> list[str]:
+    """``fastprune eval`` arguments of an evaluate step (the engine options travel apart, see below)."""
+    e = call.section
+
+    def opt(flag: str, value) -> list[str]:
+        return [] if value is None else [flag, str(value)]
+
+    return [
+        call.model, "--tasks", ",".join(e.tasks), "--out", call.out, "--seed", str(call.load.seed),
+        "--dtype", call.load.dtype, "--device", call.load.device,
+        "--batch-size", str(e.batch_size), *opt("--limit", e.limit),
+        *(["--task-limits", ",".join(f"{k}={v}" for k, v in e.task_limits.items())] if e.task_limits else []),
+        *opt("--max-new-tokens", e.max_new_tokens),
+        "--ppl-max-length", str(e.ppl_max_length), "--ppl-stride", str(e.ppl_stride),
+        *(["--arith-kinds", ",".join(e.arith_kinds)] if e.arith_kinds else []),
+        *(["--allow-unsandboxed-exec"] if e.allow_unsandboxed_exec else []),
+    ]
+
+
+def _run_evaluate(call: EvaluateCall) -> int:
+    # The evaluate stage's current interface is its command line; parse it here (no subprocess, no second
+    # thread setup) and hand it the engine options as the parser would have.
+    from fastprune.evaluate import cli as eval_cli
+
+    parser = argparse.ArgumentParser(prog="fastprune")
+    eval_cli.register(parser.add_subparsers(), "eval", "evaluate")
+    args = parser.parse_args(["eval", *evaluate_argv(call)])
+    vars(args).update(vars(as_namespace(call.engine)))
+    return int(eval_cli.run(args) or 0)

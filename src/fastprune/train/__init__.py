@@ -6,12 +6,19 @@ resumable checkpoints (``checkpoint``), a JSONL step log and MFU (``metrics``) a
 train``: ``cli``.
 """
 
-__all__ = ["TrainConfig", "train"]
+__all__ = ["TrainConfig", "TrainOptions", "run", "train"]
+
+
+def run(options) -> int:
+    """The train stage on a ``TrainConfig`` (what ``fastprune train`` and ``fastprune run`` call)."""
+    from fastprune.train.cli import execute
+
+    return execute(options)
 
 
 def __getattr__(name: str):
     # Lazy: `fastprune --help` imports fastprune.train.cli, which must not pull in torch.distributed.
-    if name == "TrainConfig":
+    if name in ("TrainConfig", "TrainOptions"):
         from fastprune.train.config import TrainConfig
 
         return TrainConfig

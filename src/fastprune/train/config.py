@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 from fastprune.errors import FastpruneError
-from fastprune.train.modes import MODES
+from fastprune.models.options import device_option, dtype_option, seed_option, trust_remote_code_option
+from fastprune.options import option
+
+Mode = Literal["lora", "full", "partial", "qlora"]
+MODES = get_args(Mode)
 
 DEFAULT_LR = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5, "partial": 2e-5}
 DEFAULT_LORA = {"lora": (16, 32), "qlora": (64, 16)}  # (r, alpha)
@@ -20,40 +25,50 @@ DEFAULT_LORA = {"lora": (16, 32), "qlora": (64, 16)}  # (r, alpha)
 
 @dataclass
 class TrainConfig:
-    model: str
-    data: str
-    out: str
-    mode: str = "lora"
-    lr: float | None = None  # None: DEFAULT_LR[mode]
-    epochs: int = 1
-    max_steps: int | None = None
-    batch_size: int = 4  # sequences per micro-batch per rank
-    grad_accum: int = 1
-    max_seq_len: int = 1024
-    pack: bool = False
-    lora_r: int | None = None  # None: DEFAULT_LORA[mode]
-    lora_alpha: int | None = None
-    lora_dropout: float = 0.05
-    last_k: int = 4
-    warmup_steps: int = 50
-    weight_decay: float = 1e-4
-    beta1: float = 0.9
-    beta2: float = 0.99
-    grad_clip: float = 1.0
-    save_every: int = 0  # 0: no intermediate checkpoints
-    seed: int = 0
-    dtype: str = "auto"  # parameter (master) dtype; auto = float32 (compute is bf16 on GPU via FSDP2)
-    save_dtype: str = "auto"  # auto: the source checkpoint's dtype, else the training dtype
-    device: str = "auto"
-    activation_checkpointing: bool = False
-    teacher: str | None = None  # optional logit distillation from this (unpruned) model
-    kd_alpha: float = 0.5  # weight of the distillation term; 1 - kd_alpha on the plain cross-entropy
-    kd_temperature: float = 1.0
-    chat_template: bool = True
-    peak_flops: float | None = None  # per device; None: a data-sheet value on known GPUs, else MFU is null
-    overwrite: bool = False
-    keep_state: bool = False  # keep OUT.train (checkpoints) after success
-    trust_remote_code: bool = False
+    """Every setting of a training run: ``fastprune train`` flags and the ``train:`` section of a
+    ``fastprune run`` config both derive from it (``TrainOptions`` is this class)."""
+
+    model: str = option(help="model to train: a pruned checkpoint dir, smollm2-135m, random:NAME, tiny:FAMILY",
+                        positional=True, yaml=False)
+    data: str = option(help="self-response JSONL (fastprune generate) or chat-format JSONL", yaml=False)
+    out: str = option(help="output dir: a plain HF checkpoint + train_log.jsonl", yaml=False)
+    mode: Mode = option("lora", help="lora, full, partial (the last --last-k layers + head) or qlora")
+    lr: float | None = option(None, help="default 2e-4 for lora/qlora, 2e-5 for full/partial")
+    epochs: int = option(1, help="passes over the data")
+    max_steps: int | None = option(None, help="stop after this many optimizer steps")
+    batch_size: int = option(4, help="sequences per micro-batch per process")
+    grad_accum: int = option(1, help="micro-batches per optimizer step")
+    max_seq_len: int = option(1024, help="longer rows are truncated (and counted)")
+    pack: bool = option(False, help="pack several examples per sequence (document masks)")
+    lora_r: int | None = option(None, help="default 16 (qlora: 64)")
+    lora_alpha: int | None = option(None, help="default 32 (qlora: 16)")
+    lora_dropout: float = option(0.05, help="dropout on the LoRA branch")
+    last_k: int = option(4, help="partial mode: train the last k decoder layers + head")
+    warmup_steps: int = option(50, help="linear warmup steps, then a constant learning rate")
+    weight_decay: float = option(1e-4, help="AdamW weight decay")
+    beta1: float = option(0.9, help="AdamW beta1")
+    beta2: float = option(0.99, help="AdamW beta2")
+    grad_clip: float = option(1.0, help="gradient norm clipping")
+    save_every: int = option(0, help="distributed checkpoint every N steps (0: never)")
+    # the model-loading options are this class's own fields (the train loop reads cfg.dtype ...), declared
+    # by models.options like every stage's; in fastprune run they are the run-wide keys
+    seed: int = seed_option(yaml=False)
+    # parameter (master) dtype; compute is bf16 on GPU via FSDP2
+    dtype: str = dtype_option("parameter dtype; auto = float32 master weights", yaml=False)
+    save_dtype: str = option("auto", help="output dtype; auto = the source checkpoint's")
+    device: str = device_option(yaml=False)
+    activation_checkpointing: bool = option(False, help="recompute layer activations")
+    teacher: str | None = option(None, help="optional: distil logits from this model (the unpruned one) on the "
+                                            "response tokens")
+    kd_alpha: float = option(0.5, help="weight of the distillation term (rest: CE)")
+    kd_temperature: float = option(1.0, help="distillation temperature")
+    chat_template: bool = option(True, flag="--no-chat-template",
+                                 help="train on raw prompt + response text (for models without a chat template)")
+    peak_flops: float | None = option(None, help="peak FLOP/s per device for MFU (known GPUs are looked up; "
+                                                 "otherwise MFU is null)")
+    overwrite: bool = option(False, help="replace an existing OUT", yaml=False)
+    keep_state: bool = option(False, help="keep OUT.train/ (checkpoints) after success")
+    trust_remote_code: bool = trust_remote_code_option(yaml=False)
 
     def __post_init__(self):
         if self.mode not in MODES:

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 
 from fastprune.errors import FastpruneError
-
-MODES = ("lora", "full", "partial", "qlora")
+from fastprune.train.config import MODES  # the --mode choices: one list
 
 
 @dataclass
