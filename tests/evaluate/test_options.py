@@ -18,7 +18,8 @@ OLD_FLAGS = {
     "--tasks": ("tasks", ["arith", "parens", "gsm8k", "piqa", "ppl", "humaneval"]), "--out": ("out", None),
     "--limit": ("limit", None), "--task-limits": ("task_limits", {}), "--seed": ("seed", 0),
     "--batch-size": ("batch_size", 8), "--max-new-tokens": ("max_new_tokens", None), "--dtype": ("dtype", "auto"),
-    "--device": ("device", "cpu"), "--data-dir": ("data_dir", None), "--gsm8k-file": ("gsm8k.file", None),
+    # one device default for every stage (models.options): auto, a GPU when there is one (was cpu here)
+    "--device": ("device", "auto"), "--data-dir": ("data_dir", None), "--gsm8k-file": ("gsm8k.file", None),
     "--gsm8k-shots": ("gsm8k.shots", 8), "--piqa-dir": ("piqa.dir", None), "--ppl-file": ("ppl.file", None),
     "--ppl-max-length": ("ppl.max_length", 1024), "--ppl-stride": ("ppl.stride", 512),
     "--math500-file": ("math500.file", None), "--mbpp-file": ("mbpp.file", None), "--xsum-file": ("xsum.file", None),

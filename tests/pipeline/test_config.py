@@ -53,15 +53,17 @@ def test_missing_and_invalid_files(tmp_path):
 
 
 def test_allow_unsandboxed_exec_reaches_the_eval_step(tmp_path):
-    from fastprune.pipeline.steps import build_steps, evaluate_argv
+    from fastprune.pipeline.steps import build_steps, step_command
 
-    def eval_args(value):
+    def eval_step(value):
         config = config_from_dict({"model": "tiny:llama:2", "stages": ["evaluate"],
                                    "evaluate": {"allow_unsandboxed_exec": value}})
-        return [evaluate_argv(s.options) for s in build_steps(config, tmp_path) if s.stage == "evaluate"][0]
+        return [s for s in build_steps(config, tmp_path) if s.stage == "evaluate"][0]
 
-    assert "--allow-unsandboxed-exec" in eval_args(True)
-    assert "--allow-unsandboxed-exec" not in eval_args(False)
+    assert eval_step(True).options.allow_unsandboxed_exec
+    assert "--allow-unsandboxed-exec" in step_command(eval_step(True))
+    assert not eval_step(False).options.allow_unsandboxed_exec
+    assert "--allow-unsandboxed-exec" not in step_command(eval_step(False))
 
 
 def test_several_strategies_prune_train_and_evaluate_each_variant(tmp_path):
@@ -86,12 +88,13 @@ def test_several_strategies_prune_train_and_evaluate_each_variant(tmp_path):
 
 
 def test_task_limits_reach_the_eval_command(tmp_path):
-    from fastprune.pipeline.steps import build_steps, evaluate_argv
+    from fastprune.pipeline.steps import build_steps, step_command
 
     config = config_from_dict({"evaluate": {"tasks": ["piqa", "ppl"], "limit": 100,
                                             "task_limits": {"ppl": 8}}})
     step = next(s for s in build_steps(config, tmp_path) if s.name == "evaluate/base")
-    argv = evaluate_argv(step.options)
+    assert step.options.task_limits == {"ppl": 8} and step.options.limit == 100
+    argv = step_command(step)
     assert argv[argv.index("--task-limits") + 1] == "ppl=8"
     with pytest.raises(FastpruneError, match="not in evaluate.tasks"):
         config_from_dict({"evaluate": {"tasks": ["piqa"], "task_limits": {"ppl": 8}}})

@@ -2,13 +2,15 @@
 stage command and the pipeline agree on every key and default; `fastprune run` calls the stages in-process
 with those objects."""
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from fastprune.cli import build_parser
 from fastprune.errors import FastpruneError
-from fastprune.options import options_to_mapping, yaml_fields
+from fastprune.options import option_fields, options_to_mapping, yaml_fields
 from fastprune.pipeline import config as pc
 from fastprune.pipeline.config import PIPELINE_SETS, RunConfig, config_from_dict
 from fastprune.pipeline.steps import build_steps
@@ -19,9 +21,10 @@ MINIMAL_ARGV = {
     "generate": ["generate", "m", "--out", "o.jsonl"],
     "train": ["train", "m", "--data", "d.jsonl", "--out", "o"],
     "bench": ["bench", "m", "--out", "o"],
+    "evaluate": ["eval", "m", "--out", "o"],
 }
 SECTIONS = {"calibrate": pc.CalibrateSection, "prune": pc.PruneSection, "generate": pc.GenerateSection,
-            "train": pc.TrainSection, "bench": pc.BenchSection}
+            "train": pc.TrainSection, "bench": pc.BenchSection, "evaluate": pc.EvaluateSection}
 PIPELINE_OWN = set(yaml_fields(pc.PruneVariants))  # the prune section's variant keys (strategy list, ratios)
 
 
@@ -30,41 +33,51 @@ def _namespace(argv):
 
 
 def _dests(stage):
-    sub = build_parser()._subparsers._group_actions[0].choices[stage]
-    return {a.dest for a in sub._actions if a.dest not in ("help", "threads")}
+    command = MINIMAL_ARGV[stage][0]
+    sub = build_parser()._subparsers._group_actions[0].choices[command]
+    return {a.dest for a in sub._actions if a.dest not in ("help", "threads", "verbosity")}
+
+
+def _flat_defaults(section) -> dict:
+    """The section's YAML defaults by argparse dest: a nested group's keys prefixed with its name (the
+    evaluate section's ``ppl: {max_length}`` is ``--ppl-max-length``), tuples as lists, paths as strings."""
+    groups = {f.name for f, _, spec in option_fields(type(section))
+              if dataclasses.is_dataclass(getattr(section, f.name)) and not spec.flatten}
+    out = {}
+    for key, value in options_to_mapping(section).items():
+        if key in groups:
+            out.update({f"{key}_{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
 
 
 @pytest.mark.parametrize("stage", sorted(MINIMAL_ARGV))
 def test_every_cli_default_equals_the_yaml_default(stage):
     args = _namespace(MINIMAL_ARGV[stage])
-    yaml_defaults = options_to_mapping(SECTIONS[stage]())
+    yaml_defaults = _flat_defaults(SECTIONS[stage]())
     keys = [k for k in yaml_defaults if k not in PIPELINE_OWN]
     assert keys, stage
     for key in keys:
-        assert getattr(args, key) == yaml_defaults[key], f"{stage}: --{key.replace('_', '-')}"
+        assert _plain(getattr(args, key)) == yaml_defaults[key], f"{stage}: --{key.replace('_', '-')}"
     # the run-wide keys the pipeline passes are the stage command's defaults too
     run_wide = options_to_mapping(RunConfig())
     for key in pc.RUN_WIDE:
         assert getattr(args, key) == run_wide[key], f"{stage}: --{key} vs run-wide {key}"
-    if stage in ("generate", "bench"):
+    if stage in ("generate", "bench", "evaluate"):
         for key in yaml_fields(pc.EngineOptions):
             assert getattr(args, key) == run_wide[key], f"{stage}: {key} vs run-wide {key}"
 
 
-def test_evaluate_section_defaults_equal_the_eval_command():
-    args = _namespace(["eval", "m", "--out", "o"])
-    section = pc.EvaluateConfig()
-    assert args.tasks.split(",") == section.tasks
-    assert args.arith_kinds == section.arith_kinds
-    for key in ("limit", "task_limits", "batch_size", "max_new_tokens", "allow_unsandboxed_exec",
-                "ppl_max_length", "ppl_stride"):
-        assert getattr(args, key) == getattr(section, key), key
-    assert set(yaml_fields(pc.EvaluateConfig)) <= _dests("eval")  # every evaluate key is an eval flag
-
-
 @pytest.mark.parametrize("stage", sorted(MINIMAL_ARGV))
 def test_yaml_keys_and_cli_flags_correspond(stage):
-    keys = set(yaml_fields(SECTIONS[stage])) - PIPELINE_OWN
+    keys = set(_flat_defaults(SECTIONS[stage]())) - PIPELINE_OWN
     dests = _dests(stage)
     assert keys <= dests, f"{stage}: YAML keys without a flag: {sorted(keys - dests)}"
     assert dests - keys == PIPELINE_SETS[stage], f"{stage}: flags without a YAML key must be documented"
@@ -85,18 +98,15 @@ def test_extra_args_is_refused_naming_the_key(tmp_path, capsys):
 
 def test_former_extra_args_are_keys(tmp_path):
     config = config_from_dict({"train": {"warmup_steps": 2, "lora_r": 64, "lora_alpha": 16},
-                               "evaluate": {"ppl_max_length": 256, "ppl_stride": 128, "arith_kinds": ["mul1"]},
+                               "evaluate": {"ppl": {"max_length": 256, "stride": 128}, "arith": {"kinds": ["mul1"]}},
                                "calibrate": {"loss_ablation": True, "block": 2}})
     steps = {s.name: s for s in build_steps(config, tmp_path)}
     train = steps["train/r25"].options
     assert (train.warmup_steps, train.lora_r, train.lora_alpha) == (2, 64, 16)
     calibration = steps["calibrate"].options.calibration
     assert calibration.loss_ablation and calibration.block == 2
-    from fastprune.pipeline.steps import evaluate_argv
-
-    argv = evaluate_argv(steps["evaluate/base"].options)
-    assert argv[argv.index("--ppl-max-length") + 1] == "256" and argv[argv.index("--ppl-stride") + 1] == "128"
-    assert argv[argv.index("--arith-kinds") + 1] == "mul1"
+    evaluate = steps["evaluate/base"].options
+    assert (evaluate.ppl.max_length, evaluate.ppl.stride, evaluate.arith.kinds) == (256, 128, ("mul1",))
 
 
 def test_run_wide_keys_reach_every_step(tmp_path):
@@ -114,19 +124,21 @@ def test_run_wide_keys_reach_every_step(tmp_path):
 
 
 def test_the_evaluate_step_gets_the_engine(tmp_path, monkeypatch):
-    import fastprune.evaluate.cli as eval_cli
+    import fastprune.evaluate
     from fastprune.pipeline.steps import run_step
 
     config = config_from_dict({"model": "tiny:llama:2", "stages": ["evaluate"], "engine": "vllm",
                                "vllm_url": "http://127.0.0.1:1", "vllm_arg": ["--x=1"],
-                               "evaluate": {"tasks": ["arith"], "limit": 2, "arith_kinds": ["mul1"]}})
+                               "evaluate": {"tasks": ["arith"], "limit": 2, "arith": {"kinds": ["mul1"]}}})
     seen = []
-    monkeypatch.setattr(eval_cli, "run", lambda args: seen.append(args) or 0)
+    monkeypatch.setattr(fastprune.evaluate, "run", lambda options: seen.append(options) or {})
     (step,) = build_steps(config, tmp_path)
     assert run_step(step) == 0
-    (args,) = seen
-    assert args.engine == "vllm" and args.vllm_url == "http://127.0.0.1:1" and args.vllm_arg == ["--x=1"]
-    assert args.models == ["tiny:llama:2"] and args.tasks == "arith" and args.arith_kinds == ("mul1",)
+    (options,) = seen
+    assert isinstance(options, fastprune.evaluate.EvaluateOptions)
+    engine = options.engine
+    assert engine.engine == "vllm" and engine.vllm_url == "http://127.0.0.1:1" and engine.vllm_arg == ["--x=1"]
+    assert options.models == ["tiny:llama:2"] and options.tasks == ["arith"] and options.arith.kinds == ("mul1",)
 
 
 def test_run_calls_each_stage_in_process_with_its_options(tmp_path, monkeypatch):
@@ -211,7 +223,4 @@ def test_each_step_command_parses_back_to_the_steps_options(name, tmp_path):
     for step in build_steps(config, tmp_path):
         command = step_command(step)
         args = _namespace(command)
-        if step.stage == "evaluate":
-            assert args.models == [step.options.model] and args.engine == step.options.engine.engine
-            continue
         assert options_from_args(type(step.options), args) == step.options, step.name

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 
 def register(subparsers, name: str, help_text: str) -> None:
-    from fastprune.engines.vllm_session import add_engine_arguments
     from fastprune.evaluate.options import options_class
     from fastprune.evaluate.registry import known_tasks, option_groups
     from fastprune.options import add_options
@@ -26,8 +25,6 @@ def register(subparsers, name: str, help_text: str) -> None:
     add_options(p, options_class(), exclude=tuple(groups))
     for group, options_cls in groups.items():
         add_options(p.add_argument_group(f"{group} task options"), options_cls, prefix=f"{group}_")
-    add_engine_arguments(p, "the evaluation context, min(2048, the model's max positions); --batch-size "
-                            "requests in flight")
     p.set_defaults(func=run)
 
 
@@ -49,5 +46,5 @@ def run(args) -> int:
 
         run_compare(args.models[1], args.models[2], out=args.out)
         return 0
-    run_stage(options_from_args(args), engine_args=args)
+    run_stage(options_from_args(args))
     return 0

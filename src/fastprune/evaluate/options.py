@@ -6,8 +6,8 @@ task adds its own options groups (``Task.option_groups``) as nested fields, so `
 is ``--ppl-max-length`` on the command line and ``evaluate: {ppl: {max_length: 512}}`` in YAML. Because a
 task registered later (a plugin, a test) brings its groups with it, the full class is derived from the
 registry: ``options_class()`` (also reachable as ``EvaluateOptions``, the class of the tasks registered
-when it is read). Fields the pipeline sets itself (models, out, seed, dtype, device) are command-line only
-(``yaml=False``).
+when it is read). Fields the pipeline sets itself (models, out, and the run-wide model-loading and engine groups) are
+command-line only (``yaml=False``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastprune.engines.options import EngineOptions
 from fastprune.errors import FastpruneError
+from fastprune.models.options import ModelOptions
 from fastprune.options import option
 
 DEFAULT_TASKS = ["arith", "parens", "gsm8k", "piqa", "ppl", "humaneval"]
@@ -49,11 +51,8 @@ class GeneralOptions:
     limit: int | None = option(None, help="first N items of each task (quick runs)")
     task_limits: dict[str, int] = option({}, metavar="TASK=N,...", parse=task_limits_arg,
                                          help="per-task item counts overriding --limit, e.g. piqa=600,ppl=24")
-    seed: int = option(0, yaml=False, help="seed of generated probes and of sampling")
     batch_size: int = option(8, help="generation and scoring batch size")
     max_new_tokens: int | None = option(None, help="override every task's generation budget")
-    dtype: str = option("auto", yaml=False, help="auto, float32, bfloat16, float16")
-    device: str = option("cpu", yaml=False, help="cpu, cuda, cuda:N or auto")
     data_dir: Path | None = option(None, help="shared data folder (default: found)")
     allow_unsandboxed_exec: bool = option(
         False, group="task options",
@@ -62,6 +61,23 @@ class GeneralOptions:
     lm_eval_include: list[Path] = option([], append=True, metavar="DIR", group="task options",
                                          help="folder of local lm-eval task YAMLs for lm_eval:NAME tasks (repeatable)")
     progress: bool = option(True, flag="--no-progress", yaml=False, help="no progress bars")
+    load: ModelOptions = option(default_factory=ModelOptions, flatten=True, yaml=False,
+                                help="how each model loads (run-wide keys in fastprune run); the seed also "
+                                     "seeds the generated probes and sampling")
+    engine: EngineOptions = option(default_factory=EngineOptions, flatten=True, yaml=False,
+                                   help="which engine generates (run-wide keys in fastprune run)")
+
+    @property
+    def seed(self) -> int:
+        return self.load.seed
+
+    @property
+    def dtype(self) -> str:
+        return self.load.dtype
+
+    @property
+    def device(self) -> str:
+        return self.load.device
 
     def __post_init__(self):
         if self.max_new_tokens is not None and self.max_new_tokens < 1:

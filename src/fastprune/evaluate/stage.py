@@ -5,11 +5,10 @@ from __future__ import annotations
 from fastprune.errors import FastpruneError
 
 
-def run(options, engine_args=None, loader=None) -> dict:
+def run(options, loader=None) -> dict:
     """Evaluate ``options.models`` on ``options.tasks`` into ``options.out``; returns the scores.
 
-    ``options`` is an ``EvaluateOptions``. ``engine_args`` carries the generation-engine settings
-    (``--engine``, ``--vllm-*``; None: our own engine) until they become an options group of their own.
+    ``options`` is an ``EvaluateOptions`` (its ``engine`` group says which engine generates).
     ``loader`` (spec -> LoadedModel) replaces model loading (tests).
     """
     from fastprune.evaluate.registry import make_tasks
@@ -19,10 +18,11 @@ def run(options, engine_args=None, loader=None) -> dict:
         raise FastpruneError("--out is required: the folder for scores.json, samples/ and table.txt")
     tasks = make_tasks(options.tasks, options)  # before any model loads: bad names / files fail fast
     engine_for = None
-    if engine_args is not None and getattr(engine_args, "engine", "fastprune") == "vllm":
+    if options.engine.engine == "vllm":
         from fastprune.evaluate.on_vllm import engine_for as vllm_engine_for
+        from fastprune.options import as_namespace
 
-        engine_for = vllm_engine_for(engine_args, options.models)
+        engine_for = vllm_engine_for(as_namespace(options.engine), options.models)
     from fastprune.engines.vllm_server import stop_servers_started_inside
 
     with stop_servers_started_inside():  # a task that fails must not leave its model's server running

@@ -21,6 +21,7 @@ from fastprune.bench import BenchOptions
 from fastprune.calibrate import CalibrateOptions
 from fastprune.engines.options import EngineOptions
 from fastprune.errors import FastpruneError
+from fastprune.evaluate import EvaluateOptions
 from fastprune.generate import GenerateOptions
 from fastprune.models.options import ModelOptions
 from fastprune.options import option, options_from_mapping, options_to_mapping, section_of, yaml_fields
@@ -39,6 +40,7 @@ PIPELINE_SETS = {
               "vllm_python", *RUN_WIDE},
     "generate": {"model", "out", *RUN_WIDE, *yaml_fields(EngineOptions)},
     "train": {"model", "data", "out", *RUN_WIDE, "overwrite"},
+    "evaluate": {"models", "out", "progress", *RUN_WIDE, *yaml_fields(EngineOptions)},
     # the serving benchmark (--engine vllm) is command-line only: the report reads the speed bench's JSON
     "bench": {"models", "out", *RUN_WIDE, *yaml_fields(EngineOptions), "concurrency", "mix", "serving_requests"},
 }
@@ -62,24 +64,8 @@ PruneSection = section_of(PruneOptions, "PruneSection", base=PruneVariants)
 GenerateSection = section_of(GenerateOptions, "GenerateSection")
 TrainSection = section_of(TrainConfig, "TrainSection")
 BenchSection = section_of(BenchOptions, "BenchSection")
-
-
-@dataclass
-class EvaluateConfig:
-    """The evaluate section, spelled like ``fastprune eval``'s flags and with their defaults.
-
-    Kept here until the evaluate stage has an options dataclass of its own (then this becomes
-    ``section_of`` it, like the other stages)."""
-
-    tasks: list[str] = option(["arith", "parens", "gsm8k", "piqa", "ppl", "humaneval"], help="tasks to run")
-    limit: int | None = option(None, help="first N items of each task (quick runs)")
-    task_limits: dict[str, int] = option({}, help="per-task item counts overriding limit")
-    batch_size: int = option(8, help="generation and scoring batch size")
-    max_new_tokens: int | None = option(None, help="override every task's generation budget")
-    allow_unsandboxed_exec: bool = option(False, help="run model-written code without an OS sandbox (unsafe)")
-    ppl_max_length: int = option(1024, help="ppl window length in tokens")
-    ppl_stride: int = option(512, help="ppl window stride in tokens")
-    arith_kinds: list[str] | None = option(None, help="arith kinds to cycle through (default: all ten)")
+# the evaluate options of the tasks registered when the pipeline is imported (each task's group nested)
+EvaluateSection = section_of(EvaluateOptions, "EvaluateSection")
 
 
 @dataclass
@@ -95,7 +81,7 @@ class RunConfig:
     prune: PruneSection = option(default_factory=PruneSection, help="the variants, and fastprune prune's options")
     generate: GenerateSection = option(default_factory=GenerateSection, help="fastprune generate's options")
     train: TrainSection = option(default_factory=TrainSection, help="fastprune train's options")
-    evaluate: EvaluateConfig = option(default_factory=EvaluateConfig, help="fastprune eval's options")
+    evaluate: EvaluateSection = option(default_factory=EvaluateSection, help="fastprune eval's options")
     bench: BenchSection = option(default_factory=BenchSection, help="fastprune bench's options")
 
     @property
@@ -133,7 +119,7 @@ class RunConfig:
 
 
 SECTIONS = {"calibrate": CalibrateSection, "prune": PruneSection, "generate": GenerateSection,
-            "train": TrainSection, "evaluate": EvaluateConfig, "bench": BenchSection}
+            "train": TrainSection, "evaluate": EvaluateSection, "bench": BenchSection}
 
 
 def config_from_dict(data: dict) -> RunConfig:

@@ -9,7 +9,6 @@ commands by hand would, so any stage can be swapped for an outside tool.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,10 @@ from typing import Any
 
 from fastprune.bench import BenchOptions
 from fastprune.calibrate import CalibrateOptions
-from fastprune.engines.options import EngineOptions
+from fastprune.evaluate import EvaluateOptions
 from fastprune.generate import GenerateOptions
-from fastprune.models.options import ModelOptions
-from fastprune.options import as_namespace, option, options_from_section, options_to_argv
-from fastprune.pipeline.config import EvaluateConfig, RunConfig
+from fastprune.options import options_from_section, options_to_argv
+from fastprune.pipeline.config import RunConfig
 from fastprune.prune import PruneOptions
 from fastprune.train import TrainConfig
 
@@ -35,16 +33,7 @@ class Step:
     label: str | None = None  # model label for evaluation/report ("base", "pruned-r25", "recovered-r25")
 
 
-@dataclass
-class EvaluateCall:
-    """One evaluate step: its section plus what the pipeline sets. A bridge to ``fastprune eval``'s command
-    line until the evaluate stage has its own options dataclass and public ``run``."""
-
-    model: str = option(help="model spec")
-    out: str = option(help="output folder")
-    section: EvaluateConfig = option(default_factory=EvaluateConfig, help="the evaluate section")
-    load: ModelOptions = option(default_factory=ModelOptions, flatten=True, help="run-wide loading options")
-    engine: EngineOptions = option(default_factory=EngineOptions, flatten=True, help="run-wide engine options")
+COMMAND_NAMES = {"evaluate": "eval"}  # the stage whose command is spelled otherwise
 
 
 def ratio_tag(ratio: float) -> str:
@@ -104,8 +93,8 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
                 models.append((f"recovered-{tags[variant]}", str(recovered[variant])))
         for label, model in models:
             out = run_dir / "evaluate" / label
-            steps.append(Step(f"evaluate/{label}", "evaluate", EvaluateCall(
-                model=model, out=str(out), section=c.evaluate, load=load, engine=c.engine,
+            steps.append(Step(f"evaluate/{label}", "evaluate", options_from_section(
+                EvaluateOptions, c.evaluate, models=[model], out=out, load=load, engine=c.engine,
             ), out / "scores.json", label=label))
     if "bench" in enabled:
         steps.append(Step("bench", "bench", options_from_section(
@@ -117,45 +106,11 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
 
 def run_step(step: Step) -> int:
     """Run one step in this process: the stage's public ``run`` with the step's options object."""
-    if step.stage == "evaluate":
-        return _run_evaluate(step.options)
     stage = importlib.import_module(f"fastprune.{step.stage}")
-    return int(stage.run(step.options) or 0)
+    result = stage.run(step.options)
+    return 0 if step.stage == "evaluate" else int(result or 0)  # evaluate returns its scores
 
 
 def step_command(step: Step) -> list[str]:
     """The ``fastprune ...`` command that runs the same step by hand (what the log and manifest show)."""
-    if step.stage == "evaluate":
-        return ["eval", *evaluate_argv(step.options), *options_to_argv(step.options.engine)]
-    return [step.stage, *options_to_argv(step.options)]
-
-
-def evaluate_argv(call: EvaluateCall) -> list[str]:
-    """``fastprune eval`` arguments of an evaluate step (the engine options travel apart, see below)."""
-    e = call.section
-
-    def opt(flag: str, value) -> list[str]:
-        return [] if value is None else [flag, str(value)]
-
-    return [
-        call.model, "--tasks", ",".join(e.tasks), "--out", call.out, "--seed", str(call.load.seed),
-        "--dtype", call.load.dtype, "--device", call.load.device,
-        "--batch-size", str(e.batch_size), *opt("--limit", e.limit),
-        *(["--task-limits", ",".join(f"{k}={v}" for k, v in e.task_limits.items())] if e.task_limits else []),
-        *opt("--max-new-tokens", e.max_new_tokens),
-        "--ppl-max-length", str(e.ppl_max_length), "--ppl-stride", str(e.ppl_stride),
-        *(["--arith-kinds", ",".join(e.arith_kinds)] if e.arith_kinds else []),
-        *(["--allow-unsandboxed-exec"] if e.allow_unsandboxed_exec else []),
-    ]
-
-
-def _run_evaluate(call: EvaluateCall) -> int:
-    # The evaluate stage's current interface is its command line; parse it here (no subprocess, no second
-    # thread setup) and hand it the engine options as the parser would have.
-    from fastprune.evaluate import cli as eval_cli
-
-    parser = argparse.ArgumentParser(prog="fastprune")
-    eval_cli.register(parser.add_subparsers(), "eval", "evaluate")
-    args = parser.parse_args(["eval", *evaluate_argv(call)])
-    vars(args).update(vars(as_namespace(call.engine)))
-    return int(eval_cli.run(args) or 0)
+    return [COMMAND_NAMES.get(step.stage, step.stage), *options_to_argv(step.options)]
