@@ -30,7 +30,7 @@ from fastprune.calibrate.extras import (
 )
 from fastprune.calibrate.report import remove_results, write_results
 from fastprune.calibrate.state import check_same_run, load_state, save_state, state_dir
-from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, batches
+from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, batches, pad_id_of
 from fastprune.errors import FastpruneError
 from fastprune.models.fingerprint import model_fingerprint
 
@@ -247,9 +247,7 @@ def calibrate(
                 acc.load_state_dict(sums)
         tokenizer = loaded.tokenizer
         stream = SequenceStream(source, tokenizer, config.seq_len, config.pack, config.max_tokens, position)
-        pad_id = (
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-        )
+        pad_id = pad_id_of(tokenizer)
         meta_base = {"model": model_name or loaded.name, "fingerprint": fingerprint, "settings": settings}
 
         def checkpoint(position_dict: dict, finished: bool) -> None:

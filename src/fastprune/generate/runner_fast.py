@@ -24,6 +24,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from fastprune.data.batching import pad_batch
 from fastprune.errors import FastpruneError
 from fastprune.generate.kv_cache import StaticKVCache, allowed_mask, layer_windows
 from fastprune.ops.decode_attention import decode_attention_native
@@ -210,10 +211,7 @@ class FastRunner:
         Attention sees them right-padded to the longest; everything else runs on the real tokens only.
         """
         n, q = len(prompts), max(len(p) for p in prompts)
-        ids = torch.zeros((n, q), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, : len(p)] = torch.tensor(p)
-        ids = ids.to(self.device)
+        ids = pad_batch(prompts, 0)[0].to(self.device)
         pos = torch.arange(q, device=self.device).expand(n, q)
         slot_idx = torch.tensor(slots, device=self.device)
 

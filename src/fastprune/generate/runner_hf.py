@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from fastprune.data.batching import pad_batch
 from fastprune.generate.kv_cache import StaticKVCache, additive_mask, allowed_mask, layer_windows
 
 
@@ -66,10 +67,7 @@ class HFRunner:
         """Run right-padded prompts into ``slots``; return fp32 logits of each prompt's last token [n, V]."""
         device = next(self.model.parameters()).device
         n, q = len(prompts), max(len(p) for p in prompts)
-        ids = torch.zeros((n, q), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, : len(p)] = torch.tensor(p)
-        ids = ids.to(device)
+        ids = pad_batch(prompts, 0)[0].to(device)
         pos = torch.arange(q, device=device).expand(n, q)
         last = torch.tensor([len(p) - 1 for p in prompts], device=device)
         keep, where = torch.unique(last, return_inverse=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from fastprune.data.batching import fixed_length_batches
 from fastprune.errors import FastpruneError
 from fastprune.models.layer_runner import LayerRunner
 from fastprune.prune.surgery import temporarily_pruned
@@ -74,11 +75,8 @@ def calibration_batches(tokenizer, path, samples: int, seq_len: int, batch_size:
             f"{path} has {len(ids)} tokens; {samples} samples x {seq_len} tokens need {need}. "
             "Lower --calib-samples or --seq-len, or use a longer file"
         )
-    chunks = torch.tensor(ids[:need], dtype=torch.long).view(samples, seq_len)
-    return [
-        (chunks[i : i + batch_size].to(device), torch.ones_like(chunks[i : i + batch_size]).to(device))
-        for i in range(0, samples, batch_size)
-    ]
+    batches = fixed_length_batches(ids, samples, seq_len, batch_size)
+    return [(chunk.to(device), mask.to(device)) for chunk, mask in batches]
 
 
 class LMLossScorer:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from fastprune.data.batching import pad_batch
 from fastprune.train.data import IGNORE, Example
 
 
@@ -97,15 +98,9 @@ def collate(seqs: list[Sequence], pad_id: int, packed: bool, config=None,
     """Model inputs for one micro-batch, right-padded: ``input_ids``, ``attention_mask`` (2D padding mask,
     or for ``packed`` a 4D document mask, or a dict of them per attention kind when the layers mix full
     and sliding attention), ``position_ids`` when packed, and ``targets`` (pre-shifted, IGNORE = no loss)."""
-    width = max(len(s.input_ids) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    targets = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
-    pad_mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, s in enumerate(seqs):
-        n = len(s.input_ids)
-        ids[row, :n] = torch.tensor(s.input_ids)
-        targets[row, :n] = torch.tensor(s.targets)
-        pad_mask[row, :n] = 1
+    ids, pad_mask = pad_batch([s.input_ids for s in seqs], pad_id)
+    targets, _ = pad_batch([s.targets for s in seqs], IGNORE)
+    width = ids.shape[1]
     batch = {"input_ids": ids, "targets": targets}
     if not packed:
         batch["attention_mask"] = pad_mask
