@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from fastprune.data.batching import pad_batch, pad_id_of
+from fastprune.data.chat import chat_messages, has_chat_template, render_chat
 from fastprune.errors import FastpruneError
 
 
@@ -69,14 +70,8 @@ class EvalModel:
     def prompt_ids(self, text: str, chat: bool = False, system: str | None = None) -> list[int]:
         """Token ids of a plain prompt (with BOS when the tokenizer adds one) or of a one-turn chat."""
         tok = self.tokenizer
-        if chat and getattr(tok, "chat_template", None):
-            messages = ([{"role": "system", "content": system}] if system else []) + [
-                {"role": "user", "content": text}
-            ]
-            out = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-            if isinstance(out, dict) or hasattr(out, "keys"):  # transformers 5 may return a BatchEncoding
-                out = out["input_ids"]
-            return list(out)
+        if chat and has_chat_template(tok):
+            return render_chat(tok, chat_messages(text, system or None))
         if chat:  # no template: a plain rendering the model can still follow
             text = (f"{system}\n\n" if system else "") + text + "\n"
         return list(tok(text)["input_ids"])
