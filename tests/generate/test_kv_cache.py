@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from fastprune.errors import FastpruneError
-from fastprune.generate.kv_cache import StaticKVCache, additive_mask, allowed_mask, layer_windows
+from fastprune.generate.kv_cache import StaticKVCache
 from fastprune.models import tiny_config
+from fastprune.models.masks import additive_mask, allowed_mask, layer_windows
 
 
 def test_decode_writes_each_row_at_its_position_and_prefill_fills_slots():

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from fastprune.data.batching import pad_batch
 from fastprune.errors import FastpruneError
-from fastprune.generate.kv_cache import StaticKVCache, allowed_mask, layer_windows
+from fastprune.generate.kv_cache import StaticKVCache
+from fastprune.models.masks import allowed_mask, layer_windows
 from fastprune.ops.decode_attention import decode_attention_native
 from fastprune.ops.dispatch import requested_backend, resolve_backend
 from fastprune.ops.skinny_linear import IMPLEMENTED_BACKENDS as _SKINNY_BACKENDS

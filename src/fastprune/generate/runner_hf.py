@@ -10,7 +10,8 @@ from __future__ import annotations
 import torch
 
 from fastprune.data.batching import pad_batch
-from fastprune.generate.kv_cache import StaticKVCache, additive_mask, allowed_mask, layer_windows
+from fastprune.generate.kv_cache import StaticKVCache
+from fastprune.models.masks import additive_mask, allowed_mask, layer_windows
 
 
 class _SlotCache:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from fastprune.data.batching import pad_batch
+from fastprune.models.masks import document_mask, sliding_windows
 from fastprune.train.data import IGNORE, Example
 
 
@@ -53,37 +54,6 @@ def pack(examples: list[Example], max_seq_len: int) -> list[Sequence]:
 def filler(pad_id: int) -> Sequence:
     """A one-token sequence without targets: lets a rank take part in a step's collectives with no data."""
     return Sequence([pad_id], [IGNORE], [1])
-
-
-def sliding_windows(config) -> dict[str, int | None]:
-    """Attention kind -> window for the model's layers (``None`` = full causal attention)."""
-    window = getattr(config, "sliding_window", None)
-    types = getattr(config, "layer_types", None)
-    if types:
-        return {t: (window if t == "sliding_attention" else None) for t in set(types)}
-    if window and getattr(config, "use_sliding_window", True):
-        return {"sliding_attention": window}
-    return {"full_attention": None}
-
-
-def document_mask(doc_lengths: list[list[int]], width: int, dtype: torch.dtype,
-                  window: int | None = None) -> torch.Tensor:
-    """Additive ``[B, 1, width, width]`` mask: 0 where query t may see key s (same document, s <= t, and
-    within ``window`` when given), the dtype's minimum elsewhere. Padding tokens form one-token documents
-    so no softmax row is empty (an all-masked row gives NaN, and NaN poisons gradients even at weight 0)."""
-    batch = len(doc_lengths)
-    doc = torch.empty(batch, width, dtype=torch.long)
-    for row, lengths in enumerate(doc_lengths):
-        ids = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths, dtype=torch.long))
-        used = ids.numel()
-        doc[row, :used] = ids
-        doc[row, used:] = torch.arange(len(lengths), len(lengths) + width - used)
-    pos = torch.arange(width)
-    allowed = (doc[:, :, None] == doc[:, None, :]) & (pos[None, :, None] >= pos[None, None, :])
-    if window is not None:
-        allowed &= (pos[None, :, None] - pos[None, None, :]) < window
-    mask = torch.zeros(batch, 1, width, width, dtype=dtype)
-    return mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
 
 
 def position_ids(doc_lengths: list[list[int]], width: int) -> torch.Tensor:
