@@ -12,13 +12,8 @@ from torch import nn
 
 from fastprune.errors import FastpruneError
 from fastprune.models.adapter import ArchitectureAdapter, adapter_for
+from fastprune.models.devices import resolve_device, resolve_dtype
 from fastprune.models.spec import ModelSpec, parse_model_spec
-
-_DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float16": torch.float16, "fp16": torch.float16,
-}
 
 
 @dataclass
@@ -43,25 +38,6 @@ class LoadedModel:
     @property
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise FastpruneError(f"device {device} requested but CUDA is not available on this machine")
-    return device
-
-
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype in (None, "auto"):
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if dtype not in _DTYPES:
-        raise FastpruneError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPES))} or auto")
-    return _DTYPES[dtype]
 
 
 def random_config(name_or_path: str):

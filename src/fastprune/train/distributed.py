@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 from fastprune.errors import FastpruneError
+from fastprune.models.devices import resolve_device
 
 
 @dataclass
@@ -61,18 +62,12 @@ def setup(device: str | None = "auto") -> DistEnv:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    want = device or "auto"
-    if want == "auto":
-        want = "cuda" if torch.cuda.is_available() else "cpu"
-    if want.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise FastpruneError(f"--device {device} requested but CUDA is not available on this machine")
-        dev = torch.device("cuda", local_rank if world > 1 or want == "cuda" else torch.device(want).index)
-        torch.cuda.set_device(dev)
-    elif want == "cpu":
-        dev = torch.device("cpu")
-    else:
+    dev = resolve_device(device, "--device")
+    if dev.type not in ("cpu", "cuda"):
         raise FastpruneError(f"unknown --device {device!r}; use auto, cpu or cuda[:N]")
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank if world > 1 or dev.index is None else dev.index)
+        torch.cuda.set_device(dev)
     if world == 1 and dev.type == "cpu" and not dist.is_initialized():
         return DistEnv(0, 1, 0, dev, sharded=False, owns_group=False)
     owns = False

@@ -230,7 +230,7 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
         fallback = torch.bfloat16 if cfg.mode == "qlora" else next(base.parameters()).dtype
         save_dtype = source_dtype(loaded) or fallback
     else:
-        from fastprune.train.model_io import parse_dtype
+        from fastprune.models.devices import parse_dtype
 
         save_dtype = parse_dtype(cfg.save_dtype, "--save-dtype")
     save_final(mode, base, loaded.tokenizer, cfg, env, save_dtype, summary)
