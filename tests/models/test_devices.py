@@ -19,7 +19,8 @@ def test_dtype_names_and_auto():
 
 def test_device_names():
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device(None) == resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    here = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device(None) == resolve_device("auto") == here
     with pytest.raises(FastpruneError, match=r"unknown --device 'gpu0'; use auto, cpu or cuda\[:N\]"):
         resolve_device("gpu0", "--device")
     if not torch.cuda.is_available():
