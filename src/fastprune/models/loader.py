@@ -40,6 +40,20 @@ class LoadedModel:
         return next(self.model.parameters()).dtype
 
 
+def unwrap_model(model_or_loaded, what: str = "this") -> nn.Module:
+    """The torch model of a ``LoadedModel`` (or of anything holding one as ``.model``), or the model itself.
+
+    An HF CausalLM has a ``.model`` attribute too (its base model), so a torch module is never unwrapped.
+    ``what`` names the caller in the error for anything else.
+    """
+    if isinstance(model_or_loaded, nn.Module):
+        return model_or_loaded
+    inner = getattr(model_or_loaded, "model", None)
+    if isinstance(inner, nn.Module):
+        return inner
+    raise FastpruneError(f"{what} needs a torch model or LoadedModel, got {type(model_or_loaded).__name__}")
+
+
 def random_config(name_or_path: str):
     """The ``transformers`` config for ``random:NAME`` (a shipped config) or a config.json path."""
     from transformers import AutoConfig

@@ -17,12 +17,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 from fastprune.data.batching import fixed_length_batches
 from fastprune.errors import FastpruneError
 from fastprune.models.layer_runner import LayerRunner
+from fastprune.models.loader import unwrap_model
 from fastprune.prune.surgery import temporarily_pruned
 
 # (removed so far, candidate layers) -> score per candidate, lower = better to remove next. LMLossScorer and
@@ -119,7 +119,7 @@ class ModelScorer:
     """
 
     def __init__(self, model, score_fn: Callable, higher_is_better: bool = True, progress: bool = True):
-        self.model = getattr(model, "model", model) if not isinstance(model, torch.nn.Module) else model
+        self.model = unwrap_model(model, "ModelScorer")
         self.score_fn = score_fn
         self.sign = -1.0 if higher_is_better else 1.0
         self.progress = progress
