@@ -20,7 +20,7 @@ import torch
 
 from fastprune.calibrate.accumulators import Accumulators, boundary_stats, means, resolve_stats_backend
 from fastprune.calibrate.capture import BoundaryCapture
-from fastprune.calibrate.distributed import DistContext, init_from_env
+from fastprune.calibrate.distributed import init_from_env
 from fastprune.calibrate.extras import (
     ablation_blocks,
     layer_magnitudes,
@@ -32,6 +32,7 @@ from fastprune.calibrate.report import remove_results, write_results
 from fastprune.calibrate.state import check_same_run, load_state, save_state, state_dir
 from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, batches, pad_id_of
 from fastprune.errors import FastpruneError
+from fastprune.models.distributed import DistEnv
 from fastprune.models.fingerprint import model_fingerprint
 
 
@@ -182,7 +183,7 @@ def _record(loaded, config, totals: dict, meta_base: dict, position: dict, extra
     return importance
 
 
-def _prepare_dir(out: Path, cfg: CalibrationConfig, ctx: DistContext, fingerprint: dict, settings: dict):
+def _prepare_dir(out: Path, cfg: CalibrationConfig, ctx: DistEnv, fingerprint: dict, settings: dict):
     """Returns ``(done_result, saved_state)``: the finished results to return as they are, or the
     checkpoint to resume from (either may be None)."""
     if cfg.overwrite:

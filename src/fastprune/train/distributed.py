@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -17,36 +16,7 @@ from torch import nn
 
 from fastprune.errors import FastpruneError
 from fastprune.models.devices import resolve_device
-
-
-@dataclass
-class DistEnv:
-    rank: int
-    world: int
-    local_rank: int
-    device: torch.device
-    sharded: bool  # FSDP2 in use (a process group exists)
-    owns_group: bool  # this code created the process group and must destroy it
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.sharded:
-            dist.barrier()
-
-    def sum(self, value: float) -> float:
-        """Sum of a float over ranks."""
-        if not self.sharded:
-            return value
-        t = torch.tensor([value], dtype=torch.float64, device=self.device)
-        dist.all_reduce(t)
-        return float(t.item())
-
-    def close(self) -> None:
-        if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
+from fastprune.models.distributed import DistEnv
 
 
 def _free_port() -> int:
