@@ -12,7 +12,6 @@ instead of L full forwards.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from fastprune.data.batching import fixed_length_batches
+from fastprune.data.jsonl import read_jsonl
 from fastprune.errors import FastpruneError
 from fastprune.models.layer_runner import LayerRunner
 from fastprune.models.loader import unwrap_model
@@ -37,20 +37,16 @@ def read_calibration_text(path: str | Path, max_chars: int | None = None) -> str
         raise FastpruneError(f"calibration data {path} not found; give a text file with --calib-data")
     if path.suffix == ".jsonl":
         pieces, size = [], 0
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    text = json.loads(line)["text"]
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise FastpruneError(
-                        f"{path}:{number}: expected a JSON object with a 'text' field"
-                    ) from exc
-                pieces.append(text)
-                size += len(text)
-                if max_chars is not None and size >= max_chars:
-                    break
+        invalid = "{path}:{line}: expected a JSON object with a 'text' field"
+        for number, record in read_jsonl(path, invalid):
+            try:
+                text = record["text"]
+            except (KeyError, TypeError) as exc:
+                raise FastpruneError(invalid.format(path=path, line=number)) from exc
+            pieces.append(text)
+            size += len(text)
+            if max_chars is not None and size >= max_chars:
+                break
         return "\n\n".join(pieces)
     with path.open(encoding="utf-8") as f:
         return f.read(max_chars if max_chars is not None else -1)

@@ -13,11 +13,11 @@ predict the first token of the next.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastprune.data.chat import chat_messages, end_of_turn_id, has_chat_template, render_chat
+from fastprune.data.jsonl import read_jsonl
 from fastprune.errors import FastpruneError
 
 IGNORE = -100
@@ -50,17 +50,8 @@ def read_rows(path: str | Path) -> list[tuple[list[dict] | str, str]]:
     if not path.is_file():
         raise FastpruneError(f"training data {path} does not exist; pass the JSONL written by "
                              "'fastprune generate' (or chat-format JSONL) with --data")
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise FastpruneError(f"{where} is not valid JSON ({exc.msg}); each line must be one object") from exc
-            rows.append(_row_pair(row, where))
+    invalid = "{path}:{line} is not valid JSON ({msg}); each line must be one object"
+    rows = [_row_pair(row, f"{path}:{lineno}") for lineno, row in read_jsonl(path, invalid)]
     if not rows:
         raise FastpruneError(f"training data {path} has no rows; generate self-responses first "
                              "('fastprune generate MODEL --out FILE.jsonl')")
