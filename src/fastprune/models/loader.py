@@ -118,7 +118,7 @@ def checkpoint_path(spec: ModelSpec) -> str | Path:
 
 
 def _load_pretrained(path: str, dtype, device, trust_remote_code: bool, hub: bool):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from fastprune.models.checkpoint_files import check_checkpoint, check_load_report, load_error
 
@@ -134,8 +134,14 @@ def _load_pretrained(path: str, dtype, device, trust_remote_code: bool, hub: boo
     except (ValueError, RuntimeError, KeyError, EOFError) as exc:
         raise load_error(path, exc) from exc
     check_load_report(path, files, report)
+    return model.to(device).eval(), checkpoint_tokenizer(path, trust_remote_code)
+
+
+def checkpoint_tokenizer(path, trust_remote_code: bool = False):
+    """The tokenizer saved next to a checkpoint, or None when there is none (a model can run without)."""
+    from transformers import AutoTokenizer
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError):
-        tokenizer = None
-    return model.to(device).eval(), tokenizer
+        return None
