@@ -68,3 +68,23 @@ def test_unknown_architecture_in_random_config(tmp_path):
     path.write_text(json.dumps({"model_type": "no-such-arch"}))
     with pytest.raises(FastpruneError, match="unknown architecture"):
         load_model(f"random:{path}")
+
+
+def test_unwrap_model_takes_a_loaded_model_apart_but_never_an_hf_model(tiny):
+    from fastprune.models import unwrap_model
+
+    loaded = tiny("llama", layers=1)
+    assert unwrap_model(loaded) is loaded.model
+    # a CausalLM's own .model is its base model: unwrapping it would lose the LM head
+    assert unwrap_model(loaded.model) is loaded.model
+    with pytest.raises(FastpruneError, match="prune_model needs a torch model or LoadedModel, got str"):
+        unwrap_model("tiny:llama", "prune_model")
+
+
+def test_checkpoint_tokenizer_is_none_when_none_was_saved(tmp_path):
+    from fastprune.models import byte_tokenizer
+    from fastprune.models.loader import checkpoint_tokenizer
+
+    assert checkpoint_tokenizer(tmp_path) is None
+    byte_tokenizer().save_pretrained(tmp_path)
+    assert checkpoint_tokenizer(tmp_path)("hi")["input_ids"] == byte_tokenizer()("hi")["input_ids"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastprune.utils_io import atomic_output
+
 
 def plot_speedup(rows: list[dict], path: str | Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -53,6 +55,5 @@ def plot_speedup(rows: list[dict], path: str | Path) -> None:
     axes[0].set_ylabel("speedup (x)")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    with atomic_output(path, suffix=".tmp.png") as tmp:
+        fig.savefig(tmp, dpi=110)

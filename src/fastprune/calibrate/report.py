@@ -7,12 +7,10 @@ file goes to a temp name and is renamed, and importance.json is written last: it
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from fastprune.importance.schema import FIGURES, SQUARE, figure_metrics
-from fastprune.utils_io import atomic_write_json
+from fastprune.utils_io import atomic_output, atomic_write_json
 
 RESULT_FILES = ("importance.json", *FIGURES)
 
@@ -21,19 +19,8 @@ def _save_figure(fig, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.png", dir=path.parent)
-    os.close(fd)
-    try:
-        # mkstemp creates 0600 files; give the figure the permissions a plain open() would.
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
+    with atomic_output(path, suffix=".tmp.png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def heatmap_figure(matrix: list[list[float]], title: str, label: str):

@@ -20,7 +20,7 @@ import torch
 
 from fastprune.calibrate.accumulators import Accumulators, boundary_stats, means, resolve_stats_backend
 from fastprune.calibrate.capture import BoundaryCapture
-from fastprune.calibrate.distributed import DistContext, init_from_env
+from fastprune.calibrate.distributed import init_from_env
 from fastprune.calibrate.extras import (
     GRADIENT_SUMS,
     WEIGHT_METRICS,
@@ -31,9 +31,10 @@ from fastprune.calibrate.extras import (
 from fastprune.calibrate.options import CalibrationConfig
 from fastprune.calibrate.report import remove_results, write_results
 from fastprune.calibrate.state import check_same_run, load_state, save_state, state_dir
-from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, batches
+from fastprune.data import Batch, SequenceStream, StreamPosition, TextSource, batches, pad_id_of
 from fastprune.errors import FastpruneError
 from fastprune.importance.schema import BACKWARD, FROM_WEIGHTS, LOSS_ABLATION, OPTION_HELP, enabled_metrics
+from fastprune.models.distributed import DistEnv
 from fastprune.models.fingerprint import model_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ def _record(loaded, config, totals: dict, meta_base: dict, position: dict, extra
     return importance
 
 
-def _prepare_dir(out: Path, cfg: CalibrationConfig, ctx: DistContext, fingerprint: dict, settings: dict):
+def _prepare_dir(out: Path, cfg: CalibrationConfig, ctx: DistEnv, fingerprint: dict, settings: dict):
     """Returns ``(done_result, saved_state)``: the finished results to return as they are, or the
     checkpoint to resume from (either may be None)."""
     if cfg.overwrite:
@@ -218,9 +219,7 @@ def calibrate(
                 acc.load_state_dict(sums)
         tokenizer = loaded.tokenizer
         stream = SequenceStream(source, tokenizer, config.seq_len, config.pack, config.max_tokens, position)
-        pad_id = (
-            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-        )
+        pad_id = pad_id_of(tokenizer)
         meta_base = {"model": model_name or loaded.name, "fingerprint": fingerprint, "settings": settings}
 
         def checkpoint(position_dict: dict, finished: bool) -> None:

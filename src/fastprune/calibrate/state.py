@@ -8,14 +8,13 @@ the new one, never a mix.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 
 from fastprune.errors import FastpruneError
 from fastprune.models.fingerprint import fingerprint_mismatches
-from fastprune.utils_io import atomic_directory, atomic_write_json
+from fastprune.utils_io import atomic_directory, atomic_write_json, chmod_as_created
 
 STATE_VERSION = 1
 
@@ -29,9 +28,7 @@ def save_state(out: Path, sums: dict[str, torch.Tensor], meta: dict) -> None:
 
     with atomic_directory(state_dir(out), overwrite=True) as tmp:
         save_file({k: v.contiguous() for k, v in sums.items()}, str(tmp / "sums.safetensors"))
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp / "sums.safetensors", 0o666 & ~mask)
+        chmod_as_created(tmp / "sums.safetensors")
         atomic_write_json(tmp / "state.json", {"version": STATE_VERSION, **meta})
 
 

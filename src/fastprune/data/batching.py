@@ -24,15 +24,37 @@ class Batch:
     global_tokens: int  # real tokens in the global batch
 
 
-def pad_batch(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(input_ids, attention_mask)``: right padding to the longest sequence of the list."""
+def pad_id_of(tokenizer) -> int:
+    """The id that fills padding: the tokenizer's pad token, else its EOS, else 0.
+
+    Padding is masked out of every statistic and loss, so any valid id works; a real pad or EOS id keeps
+    the padded positions' embeddings ordinary.
+    """
+    return next(int(i) for i in (getattr(tokenizer, "pad_token_id", None),
+                                 getattr(tokenizer, "eos_token_id", None), 0) if i is not None)
+
+
+def pad_batch(sequences: list[list[int]], pad_id: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask)``: padding to the longest sequence of the list.
+
+    Right padding by default; ``left`` puts the padding before each sequence (real tokens end together).
+    """
     width = max((len(s) for s in sequences), default=0)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
+        cols = slice(width - len(seq), width) if left else slice(0, len(seq))
+        ids[row, cols] = torch.tensor(seq, dtype=torch.long)
+        mask[row, cols] = 1
     return ids, mask
+
+
+def fixed_length_batches(ids: list[int], samples: int, seq_len: int, batch_size: int
+                         ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``samples * seq_len`` of ``ids`` cut into ``samples`` chunks of ``seq_len``, batched
+    ``batch_size`` at a time as ``(input_ids, attention_mask)``; full chunks need no padding (mask all ones)."""
+    chunks = [ids[i * seq_len : (i + 1) * seq_len] for i in range(samples)]
+    return [pad_batch(chunks[i : i + batch_size], 0) for i in range(0, samples, batch_size)]
 
 
 def batches(

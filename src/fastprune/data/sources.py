@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastprune.data.jsonl import decode_line, numbered_lines
 from fastprune.data.paths import resolve_shorthand
 from fastprune.data.prompt_fields import detect_prompt_field, prompt_value
 from fastprune.errors import FastpruneError
@@ -21,18 +22,6 @@ from fastprune.errors import FastpruneError
 _FILE_SUFFIXES = (".txt", ".json", ".jsonl", ".text", ".md")
 _HF_FILE_BUILDERS = ("json", "text", "csv", "parquet")
 _SHUFFLE_BUFFER = 10_000
-_BOM = b"\xef\xbb\xbf"
-
-
-def _lines(f) -> Iterator[tuple[int, int, bytes]]:
-    """``(line number from 1, byte offset, content)`` of each line, with a UTF-8 byte-order mark removed."""
-    pos = 0
-    for number, line in enumerate(f, 1):
-        start = pos
-        pos += len(line)
-        if number == 1 and line.startswith(_BOM):
-            line, start = line[len(_BOM) :], start + len(_BOM)
-        yield number, start, line
 
 
 class _Formatter:
@@ -151,19 +140,14 @@ class TextSource:
         text = line.decode("utf-8", errors="replace").rstrip("\r\n")
         if self.kind == "text":
             return text
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FastpruneError(
-                f"{self.location}: line {lineno} is not valid JSON ({exc.msg} at column {exc.colno}); "
-                "a JSONL file holds one JSON object per line") from None
+        return decode_line(text, self.location, lineno)
 
     def _line_records(self, start: int) -> Iterator[tuple[str, object]]:
         # Documents are non-blank lines; their index counts only those, so it is stable across resumes.
         if not self.shuffle:
             with open(self.location, "rb") as f:
                 index = 0
-                for lineno, _, line in _lines(f):
+                for lineno, _, line in numbered_lines(f):
                     if not line.strip():
                         continue
                     if index >= start:
@@ -171,7 +155,7 @@ class TextSource:
                     index += 1
             return
         with open(self.location, "rb") as f:
-            lines = [(lineno, offset) for lineno, offset, line in _lines(f) if line.strip()]
+            lines = [(lineno, offset) for lineno, offset, line in numbered_lines(f) if line.strip()]
         order = self._order(len(lines))
         with open(self.location, "rb") as f:
             for i in range(start, len(lines)):

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastprune.data.jsonl import read_jsonl
 from fastprune.errors import FastpruneError
 from fastprune.evaluate import stats
 from fastprune.evaluate.items import spec_from_dict, values_of
@@ -39,8 +40,7 @@ class EvalRun:
         path = self.folder / "samples" / f"{index}_{slug(model)}" / f"{slug(task)}.jsonl"
         if not path.is_file():
             raise FastpruneError(f"{path} is missing: per-sample records are needed for a paired comparison")
-        with path.open(encoding="utf-8") as f:
-            return [json.loads(line) for line in f if line.strip()]
+        return [record for _, record in read_jsonl(path)]
 
     def primary(self, task: str) -> tuple[str, bool] | None:
         """From the scores' ``meta``; run.json's ``primary`` for evaluations written before it existed."""

@@ -6,11 +6,10 @@ it does have, so a wrong file never costs an hour of generation.
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from fastprune.data.jsonl import read_jsonl as jsonl_records
 from fastprune.errors import FastpruneError
 
 
@@ -19,19 +18,10 @@ def read_jsonl(path: str | Path, required: Sequence[str] = ()) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise FastpruneError(f"data file {path} does not exist")
-    opener = gzip.open if path.suffix == ".gz" else open
     records = []
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise FastpruneError(f"{path}:{lineno} is not valid JSON ({exc.msg}); expected one object "
-                                     "per line") from None
-            check_fields(record, required, f"{path}:{lineno}")
-            records.append(record)
+    for lineno, record in jsonl_records(path, "{path}:{line} is not valid JSON ({msg}); expected one object per line"):
+        check_fields(record, required, f"{path}:{lineno}")
+        records.append(record)
     if not records:
         raise FastpruneError(f"data file {path} holds no records")
     return records

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from fastprune.data.batching import pad_batch, pad_id_of
+from fastprune.data.chat import chat_messages, has_chat_template, render_chat
 from fastprune.errors import FastpruneError
 
 
@@ -49,7 +51,7 @@ class EvalModel:
         self.max_seq_len = min(max_seq_len, int(limit))
         self.progress = progress
         tok = self.tokenizer
-        self.pad_id = next(i for i in (tok.pad_token_id, tok.eos_token_id, 0) if i is not None)
+        self.pad_id = pad_id_of(tok)
         self._engine = None
         self.served: dict | None = None  # set with the engine of a server (url, model, checkpoint)
 
@@ -68,14 +70,8 @@ class EvalModel:
     def prompt_ids(self, text: str, chat: bool = False, system: str | None = None) -> list[int]:
         """Token ids of a plain prompt (with BOS when the tokenizer adds one) or of a one-turn chat."""
         tok = self.tokenizer
-        if chat and getattr(tok, "chat_template", None):
-            messages = ([{"role": "system", "content": system}] if system else []) + [
-                {"role": "user", "content": text}
-            ]
-            out = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-            if isinstance(out, dict) or hasattr(out, "keys"):  # transformers 5 may return a BatchEncoding
-                out = out["input_ids"]
-            return list(out)
+        if chat and has_chat_template(tok):
+            return render_chat(tok, chat_messages(text, system or None))
         if chat:  # no template: a plain rendering the model can still follow
             text = (f"{system}\n\n" if system else "") + text + "\n"
         return list(tok(text)["input_ids"])
@@ -127,12 +123,7 @@ class EvalModel:
     def _forward(self, rows: list[list[int]]) -> torch.Tensor:
         """Logits [B, L, V] of right-padded rows."""
         device = self.loaded.device
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for b, r in enumerate(rows):
-            ids[b, : len(r)] = torch.tensor(r, dtype=torch.long)
-            mask[b, : len(r)] = 1
+        ids, mask = pad_batch(rows, self.pad_id)
         with torch.inference_mode():
             out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=False)
         return out.logits

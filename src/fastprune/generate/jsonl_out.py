@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from fastprune.data.jsonl import complete_records
 from fastprune.errors import FastpruneError
 
 
@@ -20,30 +21,16 @@ def recover(path: str | os.PathLike) -> dict[str, dict]:
     path = Path(path)
     if not path.exists():
         return {}
-    data = path.read_bytes()
-    good_end = data.rfind(b"\n") + 1
-    tail = data[good_end:]
+    records, good_end = complete_records(path, "{path}: line {line} is not valid JSON; the file was edited or "
+                                               "corrupted (fix or remove it, or write to a new --out)")
     ids: dict[str, dict] = {}
-    lines = data[:good_end].splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
-                # A complete-looking but unparsable last line is a torn write too (newline made it, bytes not).
-                good_end -= len(line) + 1
-                tail = b"x"
-                break
-            raise FastpruneError(f"{path}: line {number} is not valid JSON; the file was edited or corrupted "
-                                 f"(fix or remove it, or write to a new --out)") from None
+    for number, row in records:
         if not isinstance(row, dict) or "id" not in row:
             raise FastpruneError(f"{path}: line {number} has no 'id'; it is not a fastprune generate output")
         if str(row["id"]) in ids:
             raise FastpruneError(f"{path}: id {row['id']!r} appears twice (line {number}); remove the duplicate")
         ids[str(row["id"])] = row
-    if tail:
+    if good_end < path.stat().st_size:
         with open(path, "r+b") as f:
             f.truncate(good_end)
             f.flush()

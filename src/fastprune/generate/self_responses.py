@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from fastprune.data.chat import chat_messages
 from fastprune.engines.encoding import encode_prompt
 from fastprune.engines.types import GenerationRequest, SamplingParams
 from fastprune.errors import FastpruneError
@@ -149,7 +150,4 @@ def prompt_record(text: str | list[dict], cfg: SelfResponseConfig):
     """The prompt as the output row records it: exactly what was fed (the user's text, or the chat)."""
     if not cfg.chat or not isinstance(text, str):
         return text
-    messages = [{"role": "user", "content": text}]
-    if cfg.system_prompt is not None:
-        messages.insert(0, {"role": "system", "content": cfg.system_prompt})
-    return messages
+    return chat_messages(text, cfg.system_prompt)

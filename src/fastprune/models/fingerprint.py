@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from fastprune.models.adapter import adapter_for
+from fastprune.models.loader import unwrap_model
 
 FINGERPRINT_VERSION = 2  # 2: integer sampling indices (1 overflowed past 2^24 elements)
 _SAMPLES_PER_TENSOR = 4096
@@ -46,8 +47,7 @@ def model_fingerprint(model) -> dict:
     ``model`` is an HF causal LM or a ``LoadedModel``. Keys: ``version``, ``architecture``, ``model_type``,
     ``num_layers``, ``hidden_size``, ``vocab_size``, ``weights_sha256`` (16 hex digits).
     """
-    # An HF CausalLM has a ``.model`` attribute too (its base model): only unwrap a LoadedModel.
-    model = model if isinstance(model, nn.Module) else model.model
+    model = unwrap_model(model, "model_fingerprint")
     adapter = adapter_for(model)
     cfg = adapter.text_config
     layers = adapter.layers

@@ -22,6 +22,7 @@ from torch import nn
 
 from fastprune.errors import FastpruneError
 from fastprune.models.adapter import ArchitectureAdapter, adapter_for
+from fastprune.models.loader import unwrap_model
 
 # Call kwargs dropped from captured calls: the runner never uses a KV cache (every call is a full prefill).
 _CACHE_KWARGS = ("past_key_values", "past_key_value", "cache_position")
@@ -62,9 +63,7 @@ class LayerRunner:
     """
 
     def __init__(self, model_or_loaded):
-        # An HF CausalLM has a ``.model`` attribute too (its base model): only unwrap a LoadedModel.
-        is_module = isinstance(model_or_loaded, nn.Module)
-        model = model_or_loaded if is_module else model_or_loaded.model
+        model = unwrap_model(model_or_loaded, "LayerRunner")
         adapter = getattr(model_or_loaded, "adapter", None)
         if not isinstance(adapter, ArchitectureAdapter) or adapter.model is not model:
             adapter = adapter_for(model)

@@ -12,13 +12,8 @@ from torch import nn
 
 from fastprune.errors import FastpruneError
 from fastprune.models.adapter import ArchitectureAdapter, adapter_for
+from fastprune.models.devices import resolve_device, resolve_dtype
 from fastprune.models.spec import ModelSpec, parse_model_spec
-
-_DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float16": torch.float16, "fp16": torch.float16,
-}
 
 
 @dataclass
@@ -45,23 +40,18 @@ class LoadedModel:
         return next(self.model.parameters()).dtype
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise FastpruneError(f"device {device} requested but CUDA is not available on this machine")
-    return device
+def unwrap_model(model_or_loaded, what: str = "this") -> nn.Module:
+    """The torch model of a ``LoadedModel`` (or of anything holding one as ``.model``), or the model itself.
 
-
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype in (None, "auto"):
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if dtype not in _DTYPES:
-        raise FastpruneError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPES))} or auto")
-    return _DTYPES[dtype]
+    An HF CausalLM has a ``.model`` attribute too (its base model), so a torch module is never unwrapped.
+    ``what`` names the caller in the error for anything else.
+    """
+    if isinstance(model_or_loaded, nn.Module):
+        return model_or_loaded
+    inner = getattr(model_or_loaded, "model", None)
+    if isinstance(inner, nn.Module):
+        return inner
+    raise FastpruneError(f"{what} needs a torch model or LoadedModel, got {type(model_or_loaded).__name__}")
 
 
 def random_config(name_or_path: str):
@@ -128,7 +118,7 @@ def checkpoint_path(spec: ModelSpec) -> str | Path:
 
 
 def _load_pretrained(path: str, dtype, device, trust_remote_code: bool, hub: bool):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from fastprune.models.checkpoint_files import check_checkpoint, check_load_report, load_error
 
@@ -144,8 +134,14 @@ def _load_pretrained(path: str, dtype, device, trust_remote_code: bool, hub: boo
     except (ValueError, RuntimeError, KeyError, EOFError) as exc:
         raise load_error(path, exc) from exc
     check_load_report(path, files, report)
+    return model.to(device).eval(), checkpoint_tokenizer(path, trust_remote_code)
+
+
+def checkpoint_tokenizer(path, trust_remote_code: bool = False):
+    """The tokenizer saved next to a checkpoint, or None when there is none (a model can run without)."""
+    from transformers import AutoTokenizer
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError):
-        tokenizer = None
-    return model.to(device).eval(), tokenizer
+        return None

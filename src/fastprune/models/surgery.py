@@ -16,6 +16,7 @@ from torch import nn
 
 from fastprune.errors import FastpruneError
 from fastprune.models.adapter import ArchitectureAdapter, adapter_for
+from fastprune.models.loader import unwrap_model
 
 # Config fields holding layer *indices* (not one value per layer): remapped to the new numbering.
 _INDEX_LIST_FIELDS = ("mlp_only_layers",)
@@ -108,10 +109,7 @@ def prune_model(
     ``original_num_layers``, ``strategy``, ``importance_sha256``, ``config_fields_changed``, plus
     ``extra_provenance``; a model pruned before keeps its earlier block under ``previous``.
     """
-    # An HF CausalLM has a ``.model`` attribute too (its base model): only unwrap a LoadedModel.
-    model = model_or_loaded if isinstance(model_or_loaded, nn.Module) else getattr(model_or_loaded, "model", None)
-    if not isinstance(model, nn.Module):
-        raise FastpruneError(f"prune_model needs a torch model or LoadedModel, got {type(model).__name__}")
+    model = unwrap_model(model_or_loaded, "prune_model")
     adapter: ArchitectureAdapter = adapter_for(model)
     old_count = adapter.num_layers
     cfg = adapter.text_config

@@ -7,12 +7,11 @@ half checkpoint and never replaces a good one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
-from fastprune.utils_io import atomic_directory, atomic_write_json
+from fastprune.utils_io import atomic_directory, atomic_write_json, chmod_as_created
 
 REPORT_NAME = "fastprune_prune.json"
 
@@ -20,11 +19,9 @@ REPORT_NAME = "fastprune_prune.json"
 def _normalize_permissions(directory: Path) -> None:
     # Some writers (safetensors shards via temp files) leave 0600 files; a checkpoint is meant to be read by
     # other users and serving processes, so give every file what a plain open() would under the umask.
-    mask = os.umask(0)
-    os.umask(mask)
     for path in directory.rglob("*"):
         if path.is_file():
-            os.chmod(path, 0o666 & ~mask)
+            chmod_as_created(path)
 
 
 def check_output_dir(out: str | Path, overwrite: bool) -> Path:

@@ -12,16 +12,17 @@ instead of L full forwards.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
+from fastprune.data.batching import fixed_length_batches
+from fastprune.data.jsonl import read_jsonl
 from fastprune.errors import FastpruneError
 from fastprune.models.layer_runner import LayerRunner
+from fastprune.models.loader import unwrap_model
 from fastprune.models.surgery import temporarily_pruned
 
 # (removed so far, candidate layers) -> score per candidate, lower = better to remove next. LMLossScorer and
@@ -36,20 +37,16 @@ def read_calibration_text(path: str | Path, max_chars: int | None = None) -> str
         raise FastpruneError(f"calibration data {path} not found; give a text file with --calib-data")
     if path.suffix == ".jsonl":
         pieces, size = [], 0
-        with path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    text = json.loads(line)["text"]
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise FastpruneError(
-                        f"{path}:{number}: expected a JSON object with a 'text' field"
-                    ) from exc
-                pieces.append(text)
-                size += len(text)
-                if max_chars is not None and size >= max_chars:
-                    break
+        invalid = "{path}:{line}: expected a JSON object with a 'text' field"
+        for number, record in read_jsonl(path, invalid):
+            try:
+                text = record["text"]
+            except (KeyError, TypeError) as exc:
+                raise FastpruneError(invalid.format(path=path, line=number)) from exc
+            pieces.append(text)
+            size += len(text)
+            if max_chars is not None and size >= max_chars:
+                break
         return "\n\n".join(pieces)
     with path.open(encoding="utf-8") as f:
         return f.read(max_chars if max_chars is not None else -1)
@@ -74,11 +71,8 @@ def calibration_batches(tokenizer, path, samples: int, seq_len: int, batch_size:
             f"{path} has {len(ids)} tokens; {samples} samples x {seq_len} tokens need {need}. "
             "Lower --calib-samples or --seq-len, or use a longer file"
         )
-    chunks = torch.tensor(ids[:need], dtype=torch.long).view(samples, seq_len)
-    return [
-        (chunks[i : i + batch_size].to(device), torch.ones_like(chunks[i : i + batch_size]).to(device))
-        for i in range(0, samples, batch_size)
-    ]
+    batches = fixed_length_batches(ids, samples, seq_len, batch_size)
+    return [(chunk.to(device), mask.to(device)) for chunk, mask in batches]
 
 
 class LMLossScorer:
@@ -121,7 +115,7 @@ class ModelScorer:
     """
 
     def __init__(self, model, score_fn: Callable, higher_is_better: bool = True, progress: bool = True):
-        self.model = getattr(model, "model", model) if not isinstance(model, torch.nn.Module) else model
+        self.model = unwrap_model(model, "ModelScorer")
         self.score_fn = score_fn
         self.sign = -1.0 if higher_is_better else 1.0
         self.progress = progress

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from fastprune.data.batching import pad_batch, pad_id_of
 from fastprune.errors import FastpruneError
 from fastprune.models.layer_runner import LayerRunner
 
@@ -44,23 +45,12 @@ def make_probe(tokenizer, vocab_size: int, device, seed: int = 0) -> Probe:
     """Prompts of different lengths (so padding is exercised), or random ids when there is no tokenizer."""
     if tokenizer is not None:
         rows = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in PROBE_TEXTS]
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     else:
         g = torch.Generator().manual_seed(seed)
         rows = [torch.randint(0, vocab_size, (n,), generator=g).tolist() for n in (24, 9, 15)]
-        pad = None
-    if pad is None:
-        pad = 0
-    width = max(len(r) for r in rows)
-    right = torch.full((len(rows), width), pad, dtype=torch.long)
-    left = right.clone()
-    right_mask = torch.zeros_like(right)
-    left_mask = torch.zeros_like(right)
-    for i, row in enumerate(rows):
-        right[i, : len(row)] = torch.tensor(row)
-        right_mask[i, : len(row)] = 1
-        left[i, width - len(row) :] = torch.tensor(row)
-        left_mask[i, width - len(row) :] = 1
+    pad = pad_id_of(tokenizer)
+    right, right_mask = pad_batch(rows, pad)
+    left, left_mask = pad_batch(rows, pad, left=True)
     return Probe(right.to(device), right_mask.to(device), left.to(device), left_mask.to(device), int(pad))
 
 

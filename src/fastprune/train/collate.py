@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fastprune.data.batching import pad_batch
+from fastprune.models.masks import document_mask, sliding_windows
 from fastprune.train.data import IGNORE, Example
 
 
@@ -54,37 +56,6 @@ def filler(pad_id: int) -> Sequence:
     return Sequence([pad_id], [IGNORE], [1])
 
 
-def sliding_windows(config) -> dict[str, int | None]:
-    """Attention kind -> window for the model's layers (``None`` = full causal attention)."""
-    window = getattr(config, "sliding_window", None)
-    types = getattr(config, "layer_types", None)
-    if types:
-        return {t: (window if t == "sliding_attention" else None) for t in set(types)}
-    if window and getattr(config, "use_sliding_window", True):
-        return {"sliding_attention": window}
-    return {"full_attention": None}
-
-
-def document_mask(doc_lengths: list[list[int]], width: int, dtype: torch.dtype,
-                  window: int | None = None) -> torch.Tensor:
-    """Additive ``[B, 1, width, width]`` mask: 0 where query t may see key s (same document, s <= t, and
-    within ``window`` when given), the dtype's minimum elsewhere. Padding tokens form one-token documents
-    so no softmax row is empty (an all-masked row gives NaN, and NaN poisons gradients even at weight 0)."""
-    batch = len(doc_lengths)
-    doc = torch.empty(batch, width, dtype=torch.long)
-    for row, lengths in enumerate(doc_lengths):
-        ids = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths, dtype=torch.long))
-        used = ids.numel()
-        doc[row, :used] = ids
-        doc[row, used:] = torch.arange(len(lengths), len(lengths) + width - used)
-    pos = torch.arange(width)
-    allowed = (doc[:, :, None] == doc[:, None, :]) & (pos[None, :, None] >= pos[None, None, :])
-    if window is not None:
-        allowed &= (pos[None, :, None] - pos[None, None, :]) < window
-    mask = torch.zeros(batch, 1, width, width, dtype=dtype)
-    return mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
-
-
 def position_ids(doc_lengths: list[list[int]], width: int) -> torch.Tensor:
     out = torch.zeros(len(doc_lengths), width, dtype=torch.long)
     for row, lengths in enumerate(doc_lengths):
@@ -97,15 +68,9 @@ def collate(seqs: list[Sequence], pad_id: int, packed: bool, config=None,
     """Model inputs for one micro-batch, right-padded: ``input_ids``, ``attention_mask`` (2D padding mask,
     or for ``packed`` a 4D document mask, or a dict of them per attention kind when the layers mix full
     and sliding attention), ``position_ids`` when packed, and ``targets`` (pre-shifted, IGNORE = no loss)."""
-    width = max(len(s.input_ids) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    targets = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
-    pad_mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, s in enumerate(seqs):
-        n = len(s.input_ids)
-        ids[row, :n] = torch.tensor(s.input_ids)
-        targets[row, :n] = torch.tensor(s.targets)
-        pad_mask[row, :n] = 1
+    ids, pad_mask = pad_batch([s.input_ids for s in seqs], pad_id)
+    targets, _ = pad_batch([s.targets for s in seqs], IGNORE)
+    width = ids.shape[1]
     batch = {"input_ids": ids, "targets": targets}
     if not packed:
         batch["attention_mask"] = pad_mask

@@ -13,14 +13,14 @@ predict the first token of the next.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastprune.data.chat import chat_messages, end_of_turn_id, has_chat_template, render_chat
+from fastprune.data.jsonl import read_jsonl
 from fastprune.errors import FastpruneError
 
 IGNORE = -100
-_MARK = "\x00FASTPRUNE-RESPONSE\x00"
 
 
 @dataclass
@@ -50,17 +50,8 @@ def read_rows(path: str | Path) -> list[tuple[list[dict] | str, str]]:
     if not path.is_file():
         raise FastpruneError(f"training data {path} does not exist; pass the JSONL written by "
                              "'fastprune generate' (or chat-format JSONL) with --data")
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise FastpruneError(f"{where} is not valid JSON ({exc.msg}); each line must be one object") from exc
-            rows.append(_row_pair(row, where))
+    invalid = "{path}:{line} is not valid JSON ({msg}); each line must be one object"
+    rows = [_row_pair(row, f"{path}:{lineno}") for lineno, row in read_jsonl(path, invalid)]
     if not rows:
         raise FastpruneError(f"training data {path} has no rows; generate self-responses first "
                              "('fastprune generate MODEL --out FILE.jsonl')")
@@ -107,7 +98,7 @@ class Renderer:
             raise FastpruneError("the model has no tokenizer; training needs one to read the data")
         self.tok = tokenizer
         self.use_chat_template = use_chat_template
-        if use_chat_template and not getattr(tokenizer, "chat_template", None):
+        if use_chat_template and not has_chat_template(tokenizer):
             raise FastpruneError("the model's tokenizer has no chat template; pass --no-chat-template to "
                                  "train on plain prompt + response text instead")
         self.end_id = self._end_of_turn_id()
@@ -115,26 +106,15 @@ class Renderer:
     def _end_of_turn_id(self) -> int:
         """The special token the template writes right after an assistant message (e.g. <|im_end|>,
         <|eot_id|>, <end_of_turn>); EOS when the template closes turns with plain text or not at all."""
-        eos = self.tok.eos_token_id
-        if self.use_chat_template:
-            text = self.tok.apply_chat_template(
-                [{"role": "user", "content": "q"}, {"role": "assistant", "content": _MARK}], tokenize=False)
-            tail = text.split(_MARK, 1)[-1] if _MARK in text else ""
-            ids = self.tok(tail, add_special_tokens=False)["input_ids"] if tail else []
-            specials = set(self.tok.all_special_ids) | set(getattr(self.tok, "added_tokens_decoder", {}))
-            if ids and ids[0] in specials:
-                return int(ids[0])
-        if eos is None:
+        end = end_of_turn_id(self.tok, self.use_chat_template)
+        if end is None:
             raise FastpruneError("the tokenizer has no EOS token and the chat template no end-of-turn token; "
                                  "the model could never learn to stop")
-        return int(eos)
+        return end
 
     def prompt_ids(self, prompt: list[dict] | str) -> list[int]:
         if self.use_chat_template:
-            msgs = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-            text = self.tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-            # The template already holds any BOS it wants; adding specials again would double it.
-            return list(self.tok(text, add_special_tokens=False)["input_ids"])
+            return render_chat(self.tok, chat_messages(prompt))
         text = prompt if isinstance(prompt, str) else "\n\n".join(m["content"] for m in prompt)
         return list(self.tok(text, add_special_tokens=True)["input_ids"])
 

@@ -9,43 +9,14 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from fastprune.errors import FastpruneError
-
-
-@dataclass
-class DistEnv:
-    rank: int
-    world: int
-    local_rank: int
-    device: torch.device
-    sharded: bool  # FSDP2 in use (a process group exists)
-    owns_group: bool  # this code created the process group and must destroy it
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.sharded:
-            dist.barrier()
-
-    def sum(self, value: float) -> float:
-        """Sum of a float over ranks."""
-        if not self.sharded:
-            return value
-        t = torch.tensor([value], dtype=torch.float64, device=self.device)
-        dist.all_reduce(t)
-        return float(t.item())
-
-    def close(self) -> None:
-        if self.owns_group and dist.is_initialized():
-            dist.destroy_process_group()
+from fastprune.models.devices import resolve_device
+from fastprune.models.distributed import DistEnv
 
 
 def _free_port() -> int:
@@ -61,18 +32,12 @@ def setup(device: str | None = "auto") -> DistEnv:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    want = device or "auto"
-    if want == "auto":
-        want = "cuda" if torch.cuda.is_available() else "cpu"
-    if want.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise FastpruneError(f"--device {device} requested but CUDA is not available on this machine")
-        dev = torch.device("cuda", local_rank if world > 1 or want == "cuda" else torch.device(want).index)
-        torch.cuda.set_device(dev)
-    elif want == "cpu":
-        dev = torch.device("cpu")
-    else:
+    dev = resolve_device(device, "--device")
+    if dev.type not in ("cpu", "cuda"):
         raise FastpruneError(f"unknown --device {device!r}; use auto, cpu or cuda[:N]")
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank if world > 1 or dev.index is None else dev.index)
+        torch.cuda.set_device(dev)
     if world == 1 and dev.type == "cpu" and not dist.is_initialized():
         return DistEnv(0, 1, 0, dev, sharded=False, owns_group=False)
     owns = False

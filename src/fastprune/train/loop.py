@@ -18,6 +18,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from fastprune.data.batching import pad_id_of
 from fastprune.train import checkpoint
 from fastprune.train.collate import Sequence, as_sequences, collate, filler, pack, to_device
 from fastprune.train.config import TrainConfig
@@ -141,8 +142,7 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
     total_steps = math.ceil(len(seqs) / global_batch)
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    pad_id = loaded.tokenizer.pad_token_id
-    pad_id = pad_id if pad_id is not None else loaded.tokenizer.eos_token_id or 0
+    pad_id = pad_id_of(loaded.tokenizer)
 
     base = loaded.model
     model = mode.model
@@ -233,7 +233,7 @@ def _train(cfg: TrainConfig, env: DistEnv, on_step) -> dict:
         fallback = torch.bfloat16 if cfg.mode == "qlora" else next(base.parameters()).dtype
         save_dtype = source_dtype(loaded) or fallback
     else:
-        from fastprune.train.model_io import parse_dtype
+        from fastprune.models.devices import parse_dtype
 
         save_dtype = parse_dtype(cfg.save_dtype, "--save-dtype")
     save_final(mode, base, loaded.tokenizer, cfg, env, save_dtype, summary)

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fastprune.data.jsonl import read_jsonl
+
 # Dense (no sparsity) bf16 tensor-core peaks, FLOP/s, from vendor data sheets.
 _GPU_PEAKS = {"H200": 989e12, "H100 SXM": 989e12, "H100 NVL": 835e12, "H100 PCIe": 756e12, "H100": 989e12,
               "A100": 312e12, "L40S": 362e12, "A10G": 70e12, "L4": 121e12, "4090": 165e12}
@@ -115,4 +117,4 @@ class StepLog:
 
 
 def read_log(path: str | Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [record for _, record in read_jsonl(path)]

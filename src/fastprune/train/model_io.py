@@ -16,20 +16,12 @@ import torch
 from torch import nn
 
 from fastprune.errors import FastpruneError
+from fastprune.models.devices import DTYPES, parse_dtype
 from fastprune.train.config import TrainConfig
 from fastprune.train.distributed import DistEnv
 from fastprune.train.export import stream_plain_checkpoint
 from fastprune.train.modes import ModeSetup, check_qlora_available, merged, qlora_quantization_config, wrap_lora
 from fastprune.utils_io import atomic_directory, atomic_write_json
-
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16}
-
-
-def parse_dtype(name: str, what: str) -> torch.dtype:
-    if name not in _DTYPES:
-        raise FastpruneError(f"unknown {what} {name!r}; use one of {', '.join(sorted(_DTYPES))} or auto")
-    return _DTYPES[name]
 
 
 def master_dtype(cfg: TrainConfig) -> torch.dtype:
@@ -76,7 +68,7 @@ def source_dtype(loaded) -> torch.dtype | None:
         return None
     raw = json.loads((Path(loaded.path) / "config.json").read_text())
     name = raw.get("dtype") or raw.get("torch_dtype")
-    return _DTYPES.get(name) if isinstance(name, str) else None
+    return DTYPES.get(name) if isinstance(name, str) else None
 
 
 def _qlora_plain_model(setup: ModeSetup, cfg: TrainConfig, lora_kwargs: dict, dtype: torch.dtype) -> nn.Module:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from fastprune.errors import FastpruneError
+from fastprune.models.devices import auto_dtype
 from fastprune.train.config import MODES  # the --mode choices: one list
 
 
@@ -47,7 +48,7 @@ def qlora_quantization_config(device: torch.device):
     on CPU (where bf16 matmuls are slow or emulated)."""
     from transformers import BitsAndBytesConfig
 
-    compute = torch.bfloat16 if device.type == "cuda" else torch.float32
+    compute = auto_dtype(device)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=compute)
 

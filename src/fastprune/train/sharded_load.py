@@ -20,6 +20,7 @@ import torch.distributed as dist
 from torch import nn
 
 from fastprune.errors import FastpruneError
+from fastprune.models.loader import checkpoint_tokenizer
 from fastprune.train.distributed import DistEnv, shard
 from fastprune.train.modes import is_lora_param, lora_init
 
@@ -107,14 +108,10 @@ def source_for(spec, dtype: torch.dtype, env: DistEnv, trust_remote_code: bool, 
     else rank 0 loads the model whole (``seed`` for random weights) and broadcasts it."""
     path = checkpoint_dir(spec)
     if path is not None:
-        from transformers import AutoConfig, AutoTokenizer
+        from transformers import AutoConfig
 
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        except (OSError, ValueError):
-            tokenizer = None
-        return config, tokenizer, path, SafetensorsSource(path)
+        return config, checkpoint_tokenizer(path, trust_remote_code), path, SafetensorsSource(path)
     from fastprune.models import load_model
 
     loaded = load_model(spec, dtype=dtype, device="cpu", seed=seed, trust_remote_code=trust_remote_code) \

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fastprune.engines.native.kv_cache import StaticKVCache, additive_mask, allowed_mask, layer_windows
+from fastprune.engines.native.kv_cache import StaticKVCache
 from fastprune.errors import FastpruneError
 from fastprune.models import tiny_config
+from fastprune.models.masks import additive_mask, allowed_mask, layer_windows
 
 
 def test_decode_writes_each_row_at_its_position_and_prefill_fills_slots():

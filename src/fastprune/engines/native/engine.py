@@ -19,6 +19,7 @@ from fastprune.engines.native.stops import ActiveSequence
 from fastprune.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from fastprune.errors import FastpruneError
 from fastprune.models.adapter import adapter_for
+from fastprune.models.loader import unwrap_model
 from fastprune.ops.sampling import sample
 
 
@@ -47,9 +48,9 @@ class GenerationEngine:
 
     def __init__(self, model, tokenizer=None, max_batch_size: int = 8, max_seq_len: int = 2048,
                  runner: str = "auto", cuda_graphs: bool | None = None, backend: str | None = None):
-        if hasattr(model, "model") and hasattr(model, "adapter") and hasattr(model, "spec"):
-            tokenizer = tokenizer if tokenizer is not None else model.tokenizer
-            model = model.model
+        if not isinstance(model, torch.nn.Module):  # a LoadedModel: its tokenizer unless one is given
+            tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
+            model = unwrap_model(model, "GenerationEngine")
         if max_batch_size < 1 or max_seq_len < 2:
             raise FastpruneError(
                 f"max_batch_size must be >= 1 and max_seq_len >= 2 (got {max_batch_size}, {max_seq_len})")

@@ -1,4 +1,4 @@
-"""A static KV cache with one slot per batch row, and the attention masks that go with it.
+"""A static KV cache with one slot per batch row (its masks: ``fastprune.models.masks``).
 
 Each layer gets ``K, V: [max_batch, kv_heads, max_seq_len, head_dim]``, allocated on the first write from
 the shape the layer actually produces, so the cache follows whatever layer count (pruned or not) and head
@@ -10,8 +10,6 @@ positions equal cache indices, which is what lets every row of a decode step sit
 from __future__ import annotations
 
 import torch
-
-from fastprune.errors import FastpruneError
 
 
 class StaticKVCache:
@@ -64,41 +62,3 @@ class StaticKVCache:
 
     def memory_bytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.keys + self.values if t is not None)
-
-
-def allowed_mask(q_pos: torch.Tensor, kv_len: int, window: int | None) -> torch.Tensor:
-    """Bool ``[b, 1, q, kv_len]``: query at position ``p`` sees keys ``j <= p`` (and ``j > p - window``).
-
-    Padding needs no extra term: padded queries sit at positions past their prompt, so real queries
-    never see them, and whatever padded rows compute is never read.
-    """
-    kv = torch.arange(kv_len, device=q_pos.device)
-    pos = q_pos[:, None, :, None]
-    allowed = kv <= pos
-    if window is not None:
-        allowed &= kv > pos - window
-    return allowed
-
-
-def additive_mask(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Additive float mask (0 / dtype-min) that both eager and SDPA attention accept as a 4-D mask."""
-    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill_(
-        ~allowed, torch.finfo(dtype).min)
-
-
-def layer_windows(config, num_layers: int) -> list[int | None]:
-    """Sliding-window size of each layer (None = full attention), following HF's masking rules.
-
-    Families with ``layer_types`` (Qwen2/3, Gemma2/3) window only their ``sliding_attention`` layers; the
-    others (Mistral, Phi3) window every layer when ``sliding_window`` is set.
-    """
-    window = getattr(config, "sliding_window", None)
-    types = getattr(config, "layer_types", None)
-    if types is not None:
-        if len(types) != num_layers:
-            raise FastpruneError(
-                f"config.layer_types has {len(types)} entries but the model has {num_layers} layers; a pruned "
-                f"checkpoint must slice per-layer config fields with its layers (re-run fastprune prune)"
-            )
-        return [window if t == "sliding_attention" else None for t in types]
-    return [window] * num_layers

@@ -24,8 +24,10 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from fastprune.engines.native.kv_cache import StaticKVCache, allowed_mask, layer_windows
+from fastprune.data.batching import pad_batch
+from fastprune.engines.native.kv_cache import StaticKVCache
 from fastprune.errors import FastpruneError
+from fastprune.models.masks import allowed_mask, layer_windows
 from fastprune.ops.decode_attention import decode_attention_native
 from fastprune.ops.dispatch import requested_backend, resolve_backend
 from fastprune.ops.skinny_linear import IMPLEMENTED_BACKENDS as _SKINNY_BACKENDS
@@ -210,10 +212,7 @@ class FastRunner:
         Attention sees them right-padded to the longest; everything else runs on the real tokens only.
         """
         n, q = len(prompts), max(len(p) for p in prompts)
-        ids = torch.zeros((n, q), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, : len(p)] = torch.tensor(p)
-        ids = ids.to(self.device)
+        ids = pad_batch(prompts, 0)[0].to(self.device)
         pos = torch.arange(q, device=self.device).expand(n, q)
         slot_idx = torch.tensor(slots, device=self.device)
 

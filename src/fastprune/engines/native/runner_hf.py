@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from fastprune.engines.native.kv_cache import StaticKVCache, additive_mask, allowed_mask, layer_windows
+from fastprune.data.batching import pad_batch
+from fastprune.engines.native.kv_cache import StaticKVCache
+from fastprune.models.masks import additive_mask, allowed_mask, layer_windows
 
 
 class _SlotCache:
@@ -66,10 +68,7 @@ class HFRunner:
         """Run right-padded prompts into ``slots``; return fp32 logits of each prompt's last token [n, V]."""
         device = next(self.model.parameters()).device
         n, q = len(prompts), max(len(p) for p in prompts)
-        ids = torch.zeros((n, q), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, : len(p)] = torch.tensor(p)
-        ids = ids.to(device)
+        ids = pad_batch(prompts, 0)[0].to(device)
         pos = torch.arange(q, device=device).expand(n, q)
         last = torch.tensor([len(p) - 1 for p in prompts], device=device)
         keep, where = torch.unique(last, return_inverse=True)
