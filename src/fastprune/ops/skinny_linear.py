@@ -4,7 +4,7 @@ With one row per sequence, every weight element is used by only M multiply-adds,
 by reading the weights. torch's float32 CPU linear reaches about a third of the read bandwidth at these
 shapes (its GEMM packs and blocks for large M); the native kernel streams each weight row once into
 register-resident dot products and prefetches the next tile while computing this one
-(csrc/cpu/skinny_linear_rows.inl).
+(csrc/cpu/skinny_linear_isa.cpp).
 
 One call computes several :class:`Projection` s of the same input (a layer's q, k and v), each a plain
 linear or a SwiGLU pair ``silu(x @ gate^T) * (x @ up^T)``, optionally of ``RMSNorm(x)`` instead of x, so a
