@@ -54,10 +54,10 @@ def choose(op: str, device: torch.device | str, backend: str | None, *, implemen
 def eager_or_op(body: Callable, op: Callable) -> Callable:
     """``op`` (the registered custom op) while torch.compile traces, else ``body`` (its Python function)."""
 
+    is_compiling = torch.compiler.is_compiling
+
     def call(*args):
-        if torch.compiler.is_compiling():
-            return op(*args)
-        return body(*args)
+        return op(*args) if is_compiling() else body(*args)
 
     call.__name__ = getattr(body, "__name__", "call")
     return call

@@ -143,17 +143,21 @@ class FusedLinearsPlan(OpPlan):
     def __init__(self, choice: Choice, native_rows: int | None):
         super().__init__(choice)
         self.native_rows = native_rows
+        # Read on every decode-step call: plain attributes, not the properties above.
+        self._native = choice.backend == "native"
+        self._row_limit = math.inf if native_rows is None else native_rows
+        self._empty_ok = choice.explicit  # auto sends k == 0 (an empty dot product) to torch
 
     def backend_for(self, rows: int, in_features: int = 1) -> str:
         """The backend a call with ``rows`` rows of ``in_features`` runs on."""
-        if self.backend == "native" and (self.native_rows is None or rows <= self.native_rows) \
-                and (in_features > 0 or self.choice.explicit):
+        if self._native and rows <= self._row_limit and (in_features > 0 or self._empty_ok):
             return "native"
         return "torch"
 
     def __call__(self, x: torch.Tensor, projections: Sequence[Projection], norm: RMSNormSpec | None = None,
                  residual: torch.Tensor | None = None) -> list[torch.Tensor]:
-        if self.backend_for(math.prod(x.shape[:-1]), x.shape[-1]) == "native":
+        shape = x.shape
+        if self._native and math.prod(shape[:-1]) <= self._row_limit and (shape[-1] > 0 or self._empty_ok):
             return fused_linears_native(x, projections, norm, residual)
         outs = fused_linears_ref(x, projections, norm)
         if residual is not None:
