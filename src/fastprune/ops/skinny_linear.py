@@ -13,7 +13,8 @@ decoder layer's norms and its projections are four calls instead of a dozen ops.
 Backends: ``torch`` (the reference, :func:`fused_linears_ref`) and ``native`` (CPU, float32). ``auto`` takes
 native on a CPU for float32 inputs with at most :data:`MAX_NATIVE_ROWS` rows and torch otherwise, so
 prefill (many rows) stays on torch's GEMM and other dtypes or devices are untouched. Native results equal
-the reference to float32 rounding, not bit for bit: the summation order differs.
+the reference to float32 rounding, not bit for bit: the summation order differs. A decode loop builds
+:func:`fused_linears_plan` once (it also takes a ``residual`` to add the product into in place).
 """
 
 from __future__ import annotations
