@@ -74,3 +74,11 @@ def test_opcheck_triton_in_the_interpreter():
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0 and "opcheck ok" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("return_probs", [False, True])
+def test_opcheck_triton_on_a_gpu(return_probs):
+    pytest.importorskip("triton")
+    torch.library.opcheck(OPS.sample_triton.default, (*(t.cuda() for t in _args(v=300)), return_probs))
