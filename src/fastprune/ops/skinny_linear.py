@@ -144,7 +144,7 @@ class FusedLinearsPlan(OpPlan):
     def __init__(self, choice: Choice, native_rows: int | None):
         super().__init__(choice)
         self.native_rows = native_rows
-        # Read on every decode-step call: plain attributes, not the properties above.
+        # Read on every decode-step call: plain attributes rather than the .backend property.
         self._native = choice.backend == "native"
         self._row_limit = math.inf if native_rows is None else native_rows
         self._empty_ok = choice.explicit  # auto sends k == 0 (an empty dot product) to torch
