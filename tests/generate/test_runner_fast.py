@@ -119,3 +119,16 @@ def test_decode_steps_resolve_no_backend(tiny, monkeypatch):
     got = _run_steps(runner, [[5, 9, 200], [42, 8]], 3)
     for g, w in zip(got, want, strict=True):
         assert torch.equal(g, w)
+
+
+@needs_native
+def test_q_and_k_norms_with_different_eps_keep_the_decode_step_on_torch(tiny):
+    from fastprune.errors import FastpruneError
+
+    loaded = tiny("qwen3", layers=2)
+    loaded.model.model.layers[1].self_attn.k_norm.variance_epsilon = 1e-3
+    auto = FastRunner(loaded.model, loaded.adapter, 1, 16)
+    assert (auto.linear_backend, auto.attention.backend) == ("torch", "torch")
+    assert "different eps" in auto.attention.choice.reason
+    with pytest.raises(FastpruneError, match="backend='native': the fast runner's decode kernels .* different eps"):
+        FastRunner(loaded.model, loaded.adapter, 1, 16, linear_backend="native")
