@@ -34,10 +34,7 @@ RANK = {"foundation": 0, "engines": 1, "stages": 2, "orchestrators": 3}
 # Today's violations (importer, imported), fixed on other branches of issue 15. The test fails on any
 # violation not listed here and on any listed one that is gone, so the list only shrinks; empty it once
 # the fixes are merged.
-KNOWN_VIOLATIONS = {
-    # a Triton kernel reaches up into ops for its availability check
-    ("fastprune.kernels.sampling_triton", "fastprune.ops.triton_support"),
-}
+KNOWN_VIOLATIONS: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 // Element types understood by every native kernel, and their conversion to float.
 //
-// The codes are part of the Python <-> native ABI (fastprune/ops/native.py mirrors them), so they
-// never change meaning; new types get new codes.
+// The codes are part of the Python <-> native ABI (DTYPE_CODES in fastprune/ops/native.py mirrors them),
+// so they never change meaning; new types get new codes.
 //
 // The helpers are `static inline` on purpose: the CPU kernels are compiled several times with
 // different -march flags, and an ordinary `inline` function would become one COMDAT symbol that the

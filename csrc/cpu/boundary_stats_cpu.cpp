@@ -1,8 +1,8 @@
 // OpenMP driver for the CPU boundary_stats: picks the token kernel for this CPU, splits tokens into
 // blocks across threads, and reduces the per-thread float64 sums into the packed output.
-#include "boundary_stats_cpu.h"
+#include <pybind11/pybind11.h>
 
-#include <cstdlib>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,6 +12,7 @@
 #endif
 
 #include "../common/dtype.h"
+#include "boundary_stats_kernel.h"
 
 namespace fastprune {
 namespace cpu {
@@ -20,34 +21,6 @@ namespace {
 // Tokens per scheduling unit: large enough to amortise the per-block setup, small enough that short
 // batches still spread over all threads.
 constexpr int64_t kTokensPerBlock = 8;
-
-const std::vector<TokenKernel>& compiled_kernels() {
-  static const std::vector<TokenKernel> kernels = {
-      {"baseline", &baseline::accumulate_tokens, &baseline::scratch_floats},
-#if defined(FASTPRUNE_HAVE_X86_64_V3)
-      {"x86-64-v3", &x86_64_v3::accumulate_tokens, &x86_64_v3::scratch_floats},
-#endif
-#if defined(FASTPRUNE_HAVE_X86_64_V4)
-      {"x86-64-v4", &x86_64_v4::accumulate_tokens, &x86_64_v4::scratch_floats},
-#endif
-  };
-  return kernels;
-}
-
-bool cpu_supports(const std::string& isa) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-  if (isa == "x86-64-v3") {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
-           __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
-  }
-  if (isa == "x86-64-v4") {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }
-#endif
-  return isa == "baseline";
-}
 
 struct Partials {
   int64_t upper;  // K*(K+1)/2
@@ -102,44 +75,11 @@ void reduce_into(Partials& partials, int threads, int64_t k, double* out) {
 
 }  // namespace
 
-std::vector<std::string> compiled_isas() {
-  std::vector<std::string> names;
-  for (const TokenKernel& kernel : compiled_kernels()) names.emplace_back(kernel.isa);
-  return names;
-}
-
-std::vector<std::string> supported_isas() {
-  std::vector<std::string> names;
-  for (const TokenKernel& kernel : compiled_kernels()) {
-    if (cpu_supports(kernel.isa)) names.emplace_back(kernel.isa);
-  }
-  return names;
-}
-
-const TokenKernel& select_token_kernel() {
-  const char* forced = std::getenv("FASTPRUNE_CPU_ISA");
-  const std::vector<TokenKernel>& kernels = compiled_kernels();
-  if (forced != nullptr && *forced != '\0') {
-    for (const TokenKernel& kernel : kernels) {
-      if (forced == std::string(kernel.isa)) {
-        if (!cpu_supports(kernel.isa)) {
-          throw std::runtime_error(std::string("FASTPRUNE_CPU_ISA=") + forced + ": this CPU cannot run it");
-        }
-        return kernel;
-      }
-    }
-    throw std::runtime_error(std::string("FASTPRUNE_CPU_ISA=") + forced + ": not compiled into this module");
-  }
-  const TokenKernel* best = &kernels.front();
-  for (const TokenKernel& kernel : kernels) {
-    if (cpu_supports(kernel.isa)) best = &kernel;
-  }
-  return *best;
-}
-
 void boundary_stats(const BoundaryStatsProblem& p, double* out, int num_threads) {
   validate(p);
-  const TokenKernel& kernel = select_token_kernel();
+  const int isa = selected_isa();
+  const AccumulateTokensFn accumulate = isa_variant(FASTPRUNE_ISA_VARIANTS(accumulate_tokens), isa);
+  const ScratchFloatsFn scratch_floats = isa_variant(FASTPRUNE_ISA_VARIANTS(scratch_floats), isa);
   const int64_t blocks = (p.n + kTokensPerBlock - 1) / kTokensPerBlock;
 #if defined(_OPENMP)
   int threads = num_threads > 0 ? num_threads : omp_get_max_threads();
@@ -151,7 +91,7 @@ void boundary_stats(const BoundaryStatsProblem& p, double* out, int num_threads)
 
   Partials partials(p.k, threads);
   // All scratch is allocated here, outside the parallel region, where an exception can still propagate.
-  const int64_t scratch_stride = (kernel.scratch_floats(p.k, p.d) + 15) / 16 * 16;
+  const int64_t scratch_stride = (scratch_floats(p.k, p.d) + 15) / 16 * 16;
   std::vector<float> scratch_storage(static_cast<size_t>(scratch_stride * threads + 16));
   float* scratch = scratch_storage.data();
   while (reinterpret_cast<uintptr_t>(scratch) % 64 != 0) ++scratch;
@@ -167,9 +107,36 @@ void boundary_stats(const BoundaryStatsProblem& p, double* out, int num_threads)
 #endif
     const int64_t begin = block * kTokensPerBlock;
     const int64_t end = begin + kTokensPerBlock < p.n ? begin + kTokensPerBlock : p.n;
-    kernel.accumulate(p, begin, end, partials.for_thread(thread, p.k), scratch + thread * scratch_stride);
+    accumulate(p, begin, end, partials.for_thread(thread, p.k), scratch + thread * scratch_stride);
   }
   reduce_into(partials, threads, p.k, out);
+}
+
+// ------------------------------------------------------------------------------------------ Python
+namespace py = pybind11;
+
+void bind_boundary_stats(py::module_& m) {
+  m.def("boundary_stats_size", [](int64_t k) { return BoundaryStatsLayout{k}.size(); },
+        py::arg("k"), "Length of the packed float64 output for K boundaries (2*K*K + 2*K).");
+  m.def(
+      "boundary_stats",
+      [](uintptr_t hidden, uintptr_t weight, int64_t k, int64_t n, int64_t d, int64_t stride_k, int64_t stride_n,
+         int dtype, uintptr_t out, int num_threads) {
+        const BoundaryStatsProblem problem{reinterpret_cast<const void*>(hidden),
+                                           reinterpret_cast<const float*>(weight),
+                                           k,
+                                           n,
+                                           d,
+                                           stride_k,
+                                           stride_n,
+                                           dtype};
+        boundary_stats(problem, reinterpret_cast<double*>(out), num_threads);
+      },
+      py::arg("hidden"), py::arg("weight"), py::arg("k"), py::arg("n"), py::arg("d"), py::arg("stride_k"),
+      py::arg("stride_n"), py::arg("dtype"), py::arg("out"), py::arg("num_threads") = 0,
+      py::call_guard<py::gil_scoped_release>(),
+      "Packed boundary statistics of hidden [K, N, D] (data pointer; D contiguous) weighted by weight [N]\n"
+      "(float32 pointer, contiguous) into out (float64 pointer, 2*K*K + 2*K values).");
 }
 
 }  // namespace cpu

@@ -1,9 +1,12 @@
-// Interface between the sampling driver (sampling_cpu.cpp) and its per-ISA row kernels (sampling_rows.inl).
-// Semantics: fastprune/ops/sampling.py (greedy, temperature, top-k and top-p keeping ties, inverse CDF in
-// vocabulary order with one uniform per row). Free of standard-library headers (see token_kernel.h).
+// CPU fused sampling: the interface between the driver (sampling_cpu.cpp) and its per-ISA row kernels
+// (sampling_isa.cpp). Semantics: fastprune/ops/sampling.py (greedy, temperature, top-k and top-p keeping
+// ties, inverse CDF in vocabulary order with one uniform per row). Free of standard-library headers (see
+// boundary_stats_kernel.h).
 #pragma once
 
 #include <cstdint>
+
+#include "isa.h"
 
 namespace fastprune {
 namespace cpu {
@@ -26,18 +29,15 @@ static inline int64_t sample_scratch_floats(int64_t vocab) { return vocab + 64; 
 
 using SampleRowFn = void (*)(const SampleProblem& problem, int64_t row, float* scratch);
 
-#define FASTPRUNE_DECLARE_SAMPLE_KERNEL(ns) \
-  namespace ns {                            \
+#define FASTPRUNE_DECLARE_SAMPLE_KERNEL(ns, name, unused) \
+  namespace ns {                                          \
   void sample_row(const SampleProblem& problem, int64_t row, float* scratch); \
   }
+FASTPRUNE_FOR_EACH_ISA(FASTPRUNE_DECLARE_SAMPLE_KERNEL, _)
 
-FASTPRUNE_DECLARE_SAMPLE_KERNEL(baseline)
-#if defined(FASTPRUNE_HAVE_X86_64_V3)
-FASTPRUNE_DECLARE_SAMPLE_KERNEL(x86_64_v3)
-#endif
-#if defined(FASTPRUNE_HAVE_X86_64_V4)
-FASTPRUNE_DECLARE_SAMPLE_KERNEL(x86_64_v4)
-#endif
+// Validates the problem and samples every row (rows spread over num_threads; <= 0: the OpenMP default).
+// Throws std::invalid_argument on bad shapes.
+void sample(const SampleProblem& problem, int num_threads);
 
 }  // namespace cpu
 }  // namespace fastprune

@@ -1,16 +1,20 @@
-#include "skinny_linear_cpu.h"
+// OpenMP driver for the CPU skinny linear: RMSNorm once, then every problem's row blocks over the threads.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
 
-#include "isa_select.h"
 #include "parallel_units.h"
+#include "skinny_linear_kernel.h"
 
 namespace fastprune {
 namespace cpu {
@@ -21,10 +25,7 @@ constexpr int64_t kMinBytesPerThread = 64 * 1024;
 
 using RowsKernelFn = SkinnyLinearRowsFn;
 
-RowsKernelFn rows_kernel() {
-  return isa_variant<RowsKernelFn>(&baseline::skinny_linear_rows, FASTPRUNE_IF_V3(x86_64_v3::skinny_linear_rows),
-                                 FASTPRUNE_IF_V4(x86_64_v4::skinny_linear_rows));
-}
+RowsKernelFn rows_kernel() { return isa_variant(FASTPRUNE_ISA_VARIANTS(skinny_linear_rows)); }
 
 void validate(const SkinnyInput& in, const SkinnyLinearProblem& p) {
   if (in.m < 0 || p.n < 0 || in.k < 0) {
@@ -113,6 +114,50 @@ void skinny_linear(const SkinnyInput& input, SkinnyLinearProblem* problems, int 
   (void)num_threads;
 #endif
   run_blocks(0, blocks);
+}
+
+// ------------------------------------------------------------------------------------------ Python
+namespace py = pybind11;
+
+namespace {
+
+// One product per entry of `outputs`: (w, w_up, w_stride, bias, bias_up, y, y_stride, n, accumulate),
+// pointers as integers with 0 for absent.
+using SkinnyOutput =
+    std::tuple<uintptr_t, uintptr_t, int64_t, uintptr_t, uintptr_t, uintptr_t, int64_t, int64_t, bool>;
+
+void skinny_linear_binding(uintptr_t x, int64_t x_stride, int64_t m, int64_t k, uintptr_t norm_weight, double eps,
+                           const std::vector<SkinnyOutput>& outputs, int num_threads) {
+  const SkinnyInput input{reinterpret_cast<const float*>(x), x_stride, m, k,
+                          reinterpret_cast<const float*>(norm_weight), static_cast<float>(eps)};
+  std::vector<SkinnyLinearProblem> problems;
+  problems.reserve(outputs.size());
+  for (const SkinnyOutput& o : outputs) {
+    SkinnyLinearProblem p{};
+    p.w = reinterpret_cast<const float*>(std::get<0>(o));
+    p.w_up = reinterpret_cast<const float*>(std::get<1>(o));
+    p.w_stride = std::get<2>(o);
+    p.bias = reinterpret_cast<const float*>(std::get<3>(o));
+    p.bias_up = reinterpret_cast<const float*>(std::get<4>(o));
+    p.y = reinterpret_cast<float*>(std::get<5>(o));
+    p.y_stride = std::get<6>(o);
+    p.n = std::get<7>(o);
+    p.accumulate = std::get<8>(o) ? 1 : 0;
+    problems.push_back(p);
+  }
+  skinny_linear(input, problems.data(), static_cast<int>(problems.size()), num_threads);
+}
+
+}  // namespace
+
+void bind_skinny_linear(py::module_& m) {
+  m.def("skinny_linear", &skinny_linear_binding, py::arg("x"), py::arg("x_stride"), py::arg("m"), py::arg("k"),
+        py::arg("norm_weight"), py::arg("eps"), py::arg("outputs"), py::arg("num_threads") = 0,
+        py::call_guard<py::gil_scoped_release>(),
+        "float32 products of x [m, k] (data pointer, row stride; unit stride along k), or of RMSNorm(x) when\n"
+        "norm_weight is set: for each output (w, w_up, w_stride, bias, bias_up, y, y_stride, n, accumulate), y[m, n] =\n"
+        "x @ w^T + bias, or silu(x @ w^T + bias) * (x @ w_up^T + bias_up) when w_up is set (0 = absent);\n"
+        "with accumulate, y += that instead.");
 }
 
 }  // namespace cpu

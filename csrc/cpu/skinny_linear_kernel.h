@@ -1,8 +1,11 @@
-// Interface between the OpenMP driver (skinny_linear_cpu.cpp) and the per-ISA row kernels
-// (skinny_linear_rows.inl). Free of standard-library headers for the same reason as token_kernel.h.
+// CPU skinny linear: the interface between the OpenMP driver (skinny_linear_cpu.cpp) and the per-ISA row
+// kernels (skinny_linear_isa.cpp). Free of standard-library headers for the same reason as
+// boundary_stats_kernel.h.
 #pragma once
 
 #include <cstdint>
+
+#include "isa.h"
 
 namespace fastprune {
 namespace cpu {
@@ -33,18 +36,26 @@ using SkinnyLinearRowsFn = void (*)(const SkinnyLinearProblem& problem, int64_t 
 // kernels use, so threads never split a tile.
 constexpr int64_t kSkinnyRowBlock = 24;
 
-#define FASTPRUNE_DECLARE_SKINNY_KERNEL(ns) \
-  namespace ns {                            \
+#define FASTPRUNE_DECLARE_SKINNY_KERNEL(ns, name, unused) \
+  namespace ns {                                          \
   void skinny_linear_rows(const SkinnyLinearProblem& problem, int64_t n_begin, int64_t n_end); \
   }
+FASTPRUNE_FOR_EACH_ISA(FASTPRUNE_DECLARE_SKINNY_KERNEL, _)
 
-FASTPRUNE_DECLARE_SKINNY_KERNEL(baseline)
-#if defined(FASTPRUNE_HAVE_X86_64_V3)
-FASTPRUNE_DECLARE_SKINNY_KERNEL(x86_64_v3)
-#endif
-#if defined(FASTPRUNE_HAVE_X86_64_V4)
-FASTPRUNE_DECLARE_SKINNY_KERNEL(x86_64_v4)
-#endif
+// Several products of the same x in one parallel region (a layer's q, k and v projections), optionally
+// of RMSNorm(x) instead of x: x_hat = norm_weight * (x * rsqrt(mean(x^2) + eps)), computed once here and
+// read by every product. Each problem's x, x_stride, m and k are filled in from `input`. The output
+// columns of all problems are split over num_threads (<= 0: the OpenMP default) in whole row blocks.
+// Uses the instruction set isa.h selects. Throws std::invalid_argument on bad shapes.
+struct SkinnyInput {
+  const float* x;
+  int64_t x_stride;
+  int64_t m;
+  int64_t k;
+  const float* norm_weight;  // nullable: no RMSNorm
+  float eps;
+};
+void skinny_linear(const SkinnyInput& input, SkinnyLinearProblem* problems, int count, int num_threads);
 
 }  // namespace cpu
 }  // namespace fastprune

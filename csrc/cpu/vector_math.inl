@@ -1,5 +1,5 @@
-// Small vector helpers shared by the per-ISA kernels of one translation unit (isa_*.cpp): GCC/Clang vector
-// extensions of FP_LANES floats, compiled with the unit's -march. Included once per unit (guarded).
+// Small vector helpers shared by the per-ISA kernel bodies (<name>_isa.cpp): GCC/Clang vector extensions of
+// FP_LANES floats (isa_target.h), compiled with the body's -march. Included once per unit (guarded).
 #ifndef FASTPRUNE_VECTOR_MATH_INL
 #define FASTPRUNE_VECTOR_MATH_INL
 

@@ -41,3 +41,11 @@ def test_compiles_without_graph_breaks(backend, residual_hidden, token_weights):
     torch._dynamo.reset()
     compiled = torch.compile(mean_angle, backend="aot_eager", fullgraph=True)
     torch.testing.assert_close(compiled(hidden, weight), mean_angle(hidden, weight), rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("op", ["boundary_stats_cuda", "boundary_stats_triton"])
+def test_gpu_ops_pass_opcheck(op, residual_hidden, token_weights):
+    hidden, weight = residual_hidden(5, 9, 70, dtype=torch.bfloat16).cuda(), token_weights(9).cuda()
+    torch.library.opcheck(getattr(torch.ops.fastprune, op).default, (hidden, weight))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,14 @@ def test_cuda_module_loads_without_a_gpu():
 
     assert isinstance(module.runtime_info()["driver_version"], int)
     assert module.boundary_stats_size(31) == 2 * 31 * 31 + 2 * 31
+
+
+def test_every_cpu_kernel_source_is_in_the_one_kernel_list():
+    """csrc/cpu/kernel_list.h drives both the CMake sources and the bindings: a driver or per-ISA body that
+    is not listed would silently not be built, and a listed kernel must have both."""
+    cpu = Path(__file__).resolve().parents[2] / "csrc" / "cpu"
+    listed = re.findall(r"^FASTPRUNE_CPU_KERNEL\((\w+)\)$", (cpu / "kernel_list.h").read_text(), flags=re.M)
+    assert listed and len(set(listed)) == len(listed)
+    for part in ("cpu", "isa"):
+        on_disk = {p.name.removesuffix(f"_{part}.cpp") for p in cpu.glob(f"*_{part}.cpp")}
+        assert on_disk == set(listed), f"*_{part}.cpp files {sorted(on_disk)} vs kernel_list.h {listed}"

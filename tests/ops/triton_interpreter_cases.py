@@ -58,3 +58,8 @@ def test_triton_interpreter_propagates_nan(residual_hidden, token_weights, asser
 def test_triton_zero_tokens():
     stats = boundary_stats(torch.randn(3, 0, 4), torch.ones(0), backend="triton")
     assert all(torch.count_nonzero(field) == 0 for field in stats)
+
+
+def test_triton_op_passes_opcheck(residual_hidden, token_weights):
+    hidden = residual_hidden(3, 5, 8, seed=4)
+    torch.library.opcheck(torch.ops.fastprune.boundary_stats_triton.default, (hidden, token_weights(5, seed=4)))

@@ -151,15 +151,13 @@ def _compiled(interpret: bool):
 def sample_triton(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
                   uniform: torch.Tensor, return_probs: bool = False):
     """Launch the kernel; returns ids [B] (int64), and the kept probabilities [B, V] with ``return_probs``."""
-    from fastprune.ops.triton_support import interpreter_enabled
-
     if logits.stride(-1) != 1:
         logits = logits.contiguous()
     b, v = logits.shape
     dev = logits.device
     out = torch.empty(b, dtype=torch.int64, device=dev)
     probs = torch.empty((b, v), dtype=torch.float32, device=dev)
-    interp = interpreter_enabled()
+    interp = bool(triton.knobs.runtime.interpret)
     block = min(triton.next_power_of_2(v), 128 if interp else _MAX_BLOCK)
     _compiled(interp)[(b,)](
         logits, temperature.to(device=dev, dtype=torch.float32).contiguous(),

@@ -9,6 +9,7 @@ from ._boundary_stats_ops import boundary_stats_cpu, boundary_stats_cuda, bounda
 from .boundary_stats_ref import boundary_stats_ref
 from .boundary_stats_types import BoundaryStats, unpack
 from .dispatch import resolve_backend
+from .plan import OpPlan, choose
 
 SUPPORTED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -68,7 +69,10 @@ def boundary_stats(hidden: torch.Tensor, weight: torch.Tensor, backend: str | No
         hidden makes the entries of the affected boundaries NaN (it never raises).
     """
     hidden, weight = _validated(hidden, weight)
-    name = _backend_for(hidden.device, backend)
+    return _run(_backend_for(hidden.device, backend), hidden, weight)
+
+
+def _run(name: str, hidden: torch.Tensor, weight: torch.Tensor) -> BoundaryStats:
     if name == "torch":
         return boundary_stats_ref(hidden, weight)
     if name == "triton":
@@ -78,3 +82,16 @@ def boundary_stats(hidden: torch.Tensor, weight: torch.Tensor, backend: str | No
     else:
         packed = boundary_stats_cpu(hidden, weight)
     return unpack(packed, hidden.shape[0])
+
+
+class BoundaryStatsPlan(OpPlan):
+    """``boundary_stats`` with its backend chosen: ``plan(hidden, weight)``, inputs validated per call."""
+
+    def __call__(self, hidden: torch.Tensor, weight: torch.Tensor) -> BoundaryStats:
+        hidden, weight = _validated(hidden, weight)
+        return _run(self.backend, hidden, weight)
+
+
+def boundary_stats_plan(device: torch.device | str, backend: str | None = None) -> BoundaryStatsPlan:
+    """The plan for hidden states on ``device`` (the calibration loop calls it once per batch)."""
+    return BoundaryStatsPlan(choose("boundary_stats", device, backend))

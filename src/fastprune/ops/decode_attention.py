@@ -8,6 +8,7 @@ last ``window`` of them). Grouped-query heads share their kv head.
 In torch that is a dozen small ops per layer plus SDPA, whose fixed cost dominates at one query per row;
 the native CPU kernel does it in one call. Backends: ``torch`` (the reference, :func:`decode_attention_ref`)
 and ``native`` (CPU, float32); ``auto`` takes native when it can run. Both write the cache in place.
+A decode loop resolves the backend once with :func:`decode_attention_plan` and calls the plan per step.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import torch.nn.functional as F
 
 from fastprune.errors import FastpruneError
 
-from . import native
-from .availability import BackendUnavailableError
-from .dispatch import requested_backend, resolve_backend
+from ._decode_attention_ops import decode_attention_cpu
+from .dispatch import requested_backend
+from .plan import Choice, OpPlan, choose
 
 IMPLEMENTED_BACKENDS = ("torch", "native")
 
@@ -79,43 +80,57 @@ def _check(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, w
                              f"(length {k_cache.shape[2]}) or the rotary tables ({cos_table.shape[0]})")
 
 
-def native_eligible(q, k_cache, *tensors) -> str | None:
-    if q.device.type != "cpu":
-        return f"q is on {q.device}, the native decode attention is CPU-only"
-    for t in (q, k_cache, *tensors):
-        if t is not None and t.dtype != torch.float32:
-            return f"dtype {t.dtype}: the native decode attention is float32-only"
+def native_eligible(device: torch.device | str, dtypes) -> str | None:
+    """None when the native kernel can take tensors on ``device`` with ``dtypes``; else why not."""
+    if torch.device(device).type != "cpu":
+        return f"q is on {device}, the native decode attention is CPU-only"
+    for dtype in dtypes:
+        if dtype != torch.float32:
+            return f"dtype {dtype}: the native decode attention is float32-only"
     return None
-
-
-def _heads_view(t: torch.Tensor) -> torch.Tensor:
-    """``t [b, h, d]`` with unit stride along d and heads packed (stride d), copying only when needed."""
-    return t if t.stride(2) == 1 and t.stride(1) == t.shape[2] else t.contiguous()
 
 
 def decode_attention_native(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, scale: float,
                             window: int | None = None, q_norm=None, k_norm=None) -> torch.Tensor:
     """The native kernel without dispatch or shape checks (the decode loop checks once)."""
-    module = native.require("cpu")
-    q, k_new, v_new = _heads_view(q), _heads_view(k_new), _heads_view(v_new)
     if not (k_cache.is_contiguous() and v_cache.is_contiguous()):
         raise FastpruneError("decode_attention: the native kernel writes the caches in place; they must be "
                              "contiguous")
-    positions = positions.contiguous()
-    cos_table, sin_table = cos_table.contiguous(), sin_table.contiguous()
-    b, heads, d = q.shape
-    out = torch.empty((b, heads, d), dtype=torch.float32)
-    qn = q_norm[0].contiguous() if q_norm is not None else None
-    kn = k_norm[0].contiguous() if k_norm is not None else None
     eps = float((q_norm or k_norm)[1]) if (q_norm or k_norm) is not None else 0.0
-    module.decode_attention(
-        q.data_ptr(), q.stride(0), k_new.data_ptr(), k_new.stride(0), v_new.data_ptr(), v_new.stride(0),
-        cos_table.data_ptr(), sin_table.data_ptr(), qn.data_ptr() if qn is not None else 0,
-        kn.data_ptr() if kn is not None else 0, eps, k_cache.data_ptr(), v_cache.data_ptr(), k_cache.shape[2],
-        positions.data_ptr(), b, heads, k_new.shape[1], d, int(window) if window is not None else 0, float(scale),
-        out.data_ptr(), heads * d, torch.get_num_threads(),
-    )
-    return out
+    return decode_attention_cpu(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, float(scale),
+                                int(window) if window is not None else 0, q_norm[0] if q_norm is not None else None,
+                                k_norm[0] if k_norm is not None else None, eps)
+
+
+class DecodeAttentionPlan(OpPlan):
+    """``decode_attention`` with its backend chosen; called with its arguments (less ``backend``), unchecked."""
+
+    def __call__(self, q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, scale: float,
+                 window: int | None = None, q_norm=None, k_norm=None) -> torch.Tensor:
+        impl = decode_attention_native if self.backend == "native" else decode_attention_ref
+        return impl(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, scale, window, q_norm, k_norm)
+
+
+def decode_attention_plan(device: torch.device | str, dtypes=(torch.float32,), backend: str | None = None, *,
+                          norm_eps=(), caches_contiguous: bool = True) -> DecodeAttentionPlan:
+    """The plan for calls on ``device`` whose tensors (q, k, v, caches, tables, norm weights) have ``dtypes``.
+
+    ``norm_eps``: the ``(q_norm eps, k_norm eps)`` of every call that passes both norms (one per layer). The
+    native kernel takes one eps for both, so a pair that differs sends every call to torch, quietly even
+    when native was asked for (the answer stays the reference's). ``caches_contiguous``: the native kernel
+    writes the caches in place and needs them dense.
+    """
+    if any(float(q_eps) != float(k_eps) for q_eps, k_eps in norm_eps):
+        requested, source = requested_backend(backend)
+        return DecodeAttentionPlan(Choice("decode_attention", "torch", requested, source,
+                                          "q_norm and k_norm use different eps (the native attention takes one)"))
+
+    def ineligible(name: str) -> str | None:
+        reason = native_eligible(device, dtypes)
+        return reason if reason is not None or caches_contiguous else "the caches are not contiguous"
+
+    return DecodeAttentionPlan(choose("decode_attention", device, backend, implemented=IMPLEMENTED_BACKENDS,
+                                      ineligible=ineligible))
 
 
 def decode_attention(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, scale: float,
@@ -127,22 +142,9 @@ def decode_attention(q, k_new, v_new, k_cache, v_cache, positions, cos_table, si
     uses one eps for both. Returns ``[b, heads, d]``.
     """
     _check(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, window)
-    if q_norm is not None and k_norm is not None and float(q_norm[1]) != float(k_norm[1]):
-        backend_name = "torch"
-    else:
-        backend_name = resolve_backend(q.device, backend, op="decode_attention", implemented=IMPLEMENTED_BACKENDS)
-    if backend_name == "native":
-        norms = [n[0] for n in (q_norm, k_norm) if n is not None]
-        reason = native_eligible(q, k_cache, k_new, v_new, v_cache, cos_table, sin_table, *norms)
-        if reason is None and not (k_cache.is_contiguous() and v_cache.is_contiguous()):
-            reason = "the caches are not contiguous"
-        if reason is not None:
-            requested, source = requested_backend(backend)
-            if requested != "auto":
-                raise BackendUnavailableError(f"{source} requested for decode_attention but {reason}")
-            backend_name = "torch"
-    if backend_name == "torch":
-        return decode_attention_ref(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, scale,
-                                    window, q_norm, k_norm)
-    return decode_attention_native(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, scale,
-                                   window, q_norm, k_norm)
+    norms = [n for n in (q_norm, k_norm) if n is not None]
+    plan = decode_attention_plan(
+        q.device, [t.dtype for t in (q, k_cache, k_new, v_new, v_cache, cos_table, sin_table, *(n[0] for n in norms))],
+        backend, norm_eps=[(q_norm[1], k_norm[1])] if len(norms) == 2 else (),
+        caches_contiguous=k_cache.is_contiguous() and v_cache.is_contiguous())
+    return plan(q, k_new, v_new, k_cache, v_cache, positions, cos_table, sin_table, scale, window, q_norm, k_norm)

@@ -24,6 +24,10 @@ import torch
 
 from fastprune.errors import FastpruneError
 
+from ._sampling_ops import sample_cpu, sample_triton
+from .availability import BackendUnavailableError
+from .plan import Choice, OpPlan, choose
+
 _MASK64 = (1 << 64) - 1
 
 
@@ -163,42 +167,60 @@ def sample_ref(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Ten
     return _draw(logits, temperature, filtered_probs_ref(logits, temperature, top_k, top_p), uniform)
 
 
-def _backend(logits: torch.Tensor, backend: str | None) -> str:
-    from fastprune.ops.availability import BackendUnavailableError
-    from fastprune.ops.dispatch import resolve_backend
-
+def _choice(device: torch.device | str, backend: str | None) -> Choice:
     try:
-        return resolve_backend(logits.device, backend, op="sample", implemented=("torch", "triton", "native"))
+        return choose("sample", device, backend, implemented=("torch", "triton", "native"))
     except (BackendUnavailableError, ValueError) as exc:
         raise FastpruneError(f"{exc}; use FASTPRUNE_BACKEND=torch (or auto)") from exc
 
 
 def sample_native(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
                   uniform: torch.Tensor, return_probs: bool = False):
-    """The native CPU kernel (csrc/cpu/sampling_rows.inl): ids [B], and the kept probabilities with
+    """The native CPU kernel (csrc/cpu/sampling_isa.cpp): ids [B], and the kept probabilities with
     ``return_probs``. Same semantics as the reference; probabilities agree to float32 rounding (its exp is
     a polynomial that flushes results below ~1e-38 to zero), so a draw can differ only where the noise
     falls within rounding of a boundary. Its top-p running mass is summed in float64, so at large
     vocabularies it can keep a few near-threshold tokens that the reference's float32 cumsum (which drifts
     by ~1e-4 of the mass over 50k tokens) drops, or the reverse."""
-    from fastprune.ops import native
-
-    module = native.require("cpu")
     if logits.device.type != "cpu":
         raise FastpruneError(f"sample: the native kernel is CPU-only, logits are on {logits.device}")
-    logits = logits.float()
-    if logits.stride(-1) != 1:
-        logits = logits.contiguous()
-    b, v = logits.shape
-    temperature = temperature.to(torch.float32).contiguous()
-    top_k, top_p = top_k.to(torch.int64).contiguous(), top_p.to(torch.float32).contiguous()
-    uniform = uniform.to(torch.float32).contiguous()
-    out = torch.empty(b, dtype=torch.int64)
-    kept = torch.empty((b, v), dtype=torch.float32) if return_probs else None
-    module.sample(logits.data_ptr(), logits.stride(0) if b > 1 else v, b, v, temperature.data_ptr(),
-                  top_k.data_ptr(), top_p.data_ptr(), uniform.data_ptr(), out.data_ptr(),
-                  kept.data_ptr() if kept is not None else 0, torch.get_num_threads())
+    out, kept = sample_cpu(logits, temperature, top_k, top_p, uniform, return_probs)
     return (out, kept) if return_probs else out
+
+
+def _noise(logits, uniform, seeds, offsets, generator) -> torch.Tensor:
+    if uniform is not None:
+        return uniform
+    b = logits.shape[0]
+    if seeds is not None:
+        return uniform_from_seeds(seeds, offsets if offsets is not None else [0] * b, logits.device)
+    return torch.rand(b, generator=generator, device=logits.device if generator is None
+                      else generator.device).to(logits.device)
+
+
+class SamplePlan(OpPlan):
+    """``sample`` with its backend chosen: ``plan(logits, temperature, top_k, top_p, uniform=None, *, seeds=None,
+    offsets=None, generator=None)``. Shapes are still checked per call (four comparisons)."""
+
+    def __call__(self, logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
+                 uniform: torch.Tensor | None = None, *, seeds=None, offsets=None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        uniform = _noise(logits, uniform, seeds, offsets, generator)
+        _check(logits, temperature, top_k, top_p, uniform)
+        if self.backend == "native":
+            return sample_native(logits, temperature, top_k, top_p, uniform)
+        if self.backend == "triton":
+            return sample_triton(logits, temperature, top_k, top_p, uniform, False)[0]
+        # The torch backend: the reference's maths. On a GPU the candidate-set filter (identical ids) avoids a
+        # full sort; on a CPU torch's topk of 1024 measured slower than the sort itself (5.3 vs 4.2 ms at
+        # 1 x 49152, benchmarks/test_bench_ops.py), so the CPU keeps the sort.
+        filt = filtered_probs_fast if logits.device.type == "cuda" else filtered_probs_ref
+        return _draw(logits, temperature, filt(logits, temperature, top_k, top_p), uniform)
+
+
+def sample_plan(device: torch.device | str, backend: str | None = None) -> SamplePlan:
+    """The plan for sampling logits on ``device``; an unusable explicit backend is a FastpruneError now."""
+    return SamplePlan(_choice(device, backend))
 
 
 def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor,
@@ -209,25 +231,7 @@ def sample(logits: torch.Tensor, temperature: torch.Tensor, top_k: torch.Tensor,
     The noise is ``uniform [B]`` if given, else derived from per-row ``seeds``/``offsets`` (reproducible per
     request), else drawn from ``generator`` (or torch's global generator). ``backend``: torch, triton, native
     or None (``FASTPRUNE_BACKEND``, default auto: Triton for CUDA tensors, the native kernel on a CPU when
-    it is built, torch otherwise).
+    it is built, torch otherwise). A loop that samples every step builds :func:`sample_plan` once instead.
     """
-    b = logits.shape[0]
-    if uniform is None:
-        if seeds is not None:
-            uniform = uniform_from_seeds(seeds, offsets if offsets is not None else [0] * b, logits.device)
-        else:
-            uniform = torch.rand(b, generator=generator, device=logits.device if generator is None
-                                 else generator.device).to(logits.device)
-    _check(logits, temperature, top_k, top_p, uniform)
-    name = _backend(logits, backend)
-    if name == "native":
-        return sample_native(logits, temperature, top_k, top_p, uniform)
-    if name == "triton":
-        from fastprune.kernels.sampling_triton import sample_triton
-
-        return sample_triton(logits, temperature, top_k, top_p, uniform)
-    # The torch backend: the reference's maths. On a GPU the candidate-set filter (identical ids) avoids a
-    # full sort; on a CPU torch's topk of 1024 measured slower than the sort itself (5.3 vs 4.2 ms at
-    # 1 x 49152, benchmarks/test_bench_ops.py), so the CPU keeps the sort.
-    filt = filtered_probs_fast if logits.device.type == "cuda" else filtered_probs_ref
-    return _draw(logits, temperature, filt(logits, temperature, top_k, top_p), uniform)
+    return sample_plan(logits.device, backend)(logits, temperature, top_k, top_p, uniform, seeds=seeds,
+                                               offsets=offsets, generator=generator)

@@ -4,7 +4,7 @@ With one row per sequence, every weight element is used by only M multiply-adds,
 by reading the weights. torch's float32 CPU linear reaches about a third of the read bandwidth at these
 shapes (its GEMM packs and blocks for large M); the native kernel streams each weight row once into
 register-resident dot products and prefetches the next tile while computing this one
-(csrc/cpu/skinny_linear_rows.inl).
+(csrc/cpu/skinny_linear_isa.cpp).
 
 One call computes several :class:`Projection` s of the same input (a layer's q, k and v), each a plain
 linear or a SwiGLU pair ``silu(x @ gate^T) * (x @ up^T)``, optionally of ``RMSNorm(x)`` instead of x, so a
@@ -13,7 +13,8 @@ decoder layer's norms and its projections are four calls instead of a dozen ops.
 Backends: ``torch`` (the reference, :func:`fused_linears_ref`) and ``native`` (CPU, float32). ``auto`` takes
 native on a CPU for float32 inputs with at most :data:`MAX_NATIVE_ROWS` rows and torch otherwise, so
 prefill (many rows) stays on torch's GEMM and other dtypes or devices are untouched. Native results equal
-the reference to float32 rounding, not bit for bit: the summation order differs.
+the reference to float32 rounding, not bit for bit: the summation order differs. A decode loop builds
+:func:`fused_linears_plan` once (it also takes a ``residual`` to add the product into in place).
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ import torch.nn.functional as F
 
 from fastprune.errors import FastpruneError
 
-from . import native
-from .availability import BackendUnavailableError
-from .dispatch import requested_backend, resolve_backend
+from ._skinny_linear_ops import skinny_linear_accumulate_cpu, skinny_linear_cpu
+from .plan import Choice, OpPlan, choose
 
 # Rows of x up to which auto prefers the native kernel. Measured on a 2-core Zen 4 over the embedded model's
 # step (benchmarks/bench_decode_ops.py, benchmarks/results/decode_ops-cpu.json): native 2.3-3x torch at 1
@@ -111,10 +111,6 @@ def _check(x: torch.Tensor, projections: Sequence[Projection], norm: RMSNormSpec
         raise FastpruneError(f"skinny_linear: norm weight must be [{k}], got {tuple(norm.weight.shape)}")
 
 
-def _unit_stride(t: torch.Tensor | None) -> torch.Tensor | None:
-    return t if t is None or t.stride(-1) == 1 else t.contiguous()
-
-
 def fused_linears_native(x: torch.Tensor, projections: Sequence[Projection], norm: RMSNormSpec | None = None,
                          residual: torch.Tensor | None = None) -> list[torch.Tensor]:
     """The native kernel with no dispatch or checks: for callers that validated once (the decode loop).
@@ -122,60 +118,70 @@ def fused_linears_native(x: torch.Tensor, projections: Sequence[Projection], nor
     ``residual`` (one projection only; float32, contiguous, shaped like the output): the product is added
     into it in place and it is returned, a residual connection without a separate add.
     """
-    module = native.require("cpu")
-    k = x.shape[-1]
-    m = math.prod(x.shape[:-1])
-    if k == 0:  # an empty dot product: the bias (or silu(bias) * up_bias) on every row
+    if residual is not None and len(projections) != 1:
+        raise FastpruneError("skinny_linear: residual needs one projection and a contiguous output-shaped "
+                             f"tensor, got {len(projections)} projections")
+    if x.shape[-1] == 0:  # an empty dot product: the bias (or silu(bias) * up_bias) on every row
         outs = fused_linears_ref(x, projections, norm)
         if residual is not None:
             return [residual.add_(outs[0].reshape(residual.shape))]
         return outs
-    x2 = x.reshape(m, k)
-    if x2.stride(-1) != 1:
-        x2 = x2.contiguous()
-    outs, specs = [], []
-    keep = [x2]  # contiguous copies made below must outlive the native call, not just their loop iteration
-    for p in projections:
-        w, up = _unit_stride(p.weight), _unit_stride(p.up_weight)
-        if up is not None and up.stride(0) != w.stride(0):
-            w, up = w.contiguous(), up.contiguous()
-        bias, up_bias = _unit_stride(p.bias), _unit_stride(p.up_bias)
-        keep += [w, up, bias, up_bias]
-        n = w.shape[0]
+    norm_weight, eps = (norm.weight, float(norm.eps)) if norm is not None else (None, 0.0)
+    if residual is not None:
+        skinny_linear_accumulate_cpu(x, *projections[0], norm_weight, eps, residual)
+        return [residual]
+    weights, biases, up_weights, up_biases = zip(*projections, strict=True)
+    return skinny_linear_cpu(x, weights, biases, up_weights, up_biases, norm_weight, eps)
+
+
+class FusedLinearsPlan(OpPlan):
+    """``fused_linears`` with its backend chosen: call it as ``plan(x, projections, norm=None, residual=None)``.
+
+    Calls are not checked (the caller checked once). ``native_rows``: calls with more rows than this run
+    torch (prefill); ``residual`` is then added to as the native kernel would.
+    """
+
+    def __init__(self, choice: Choice, native_rows: int | None):
+        super().__init__(choice)
+        self.native_rows = native_rows
+        # Read on every decode-step call: plain attributes rather than the .backend property.
+        self._native = choice.backend == "native"
+        self._row_limit = math.inf if native_rows is None else native_rows
+        self._empty_ok = choice.explicit  # auto sends k == 0 (an empty dot product) to torch
+
+    def backend_for(self, rows: int, in_features: int = 1) -> str:
+        """The backend a call with ``rows`` rows of ``in_features`` runs on."""
+        if self._native and rows <= self._row_limit and (in_features > 0 or self._empty_ok):
+            return "native"
+        return "torch"
+
+    def __call__(self, x: torch.Tensor, projections: Sequence[Projection], norm: RMSNormSpec | None = None,
+                 residual: torch.Tensor | None = None) -> list[torch.Tensor]:
+        shape = x.shape
+        if self._native and math.prod(shape[:-1]) <= self._row_limit and (shape[-1] > 0 or self._empty_ok):
+            return fused_linears_native(x, projections, norm, residual)
+        outs = fused_linears_ref(x, projections, norm)
         if residual is not None:
-            if len(projections) != 1 or not residual.is_contiguous() or residual.numel() != m * n:
-                raise FastpruneError("skinny_linear: residual needs one projection and a contiguous output-shaped "
-                                     f"tensor, got {tuple(residual.shape)} for {m} x {n}")
-            y = residual
-            outs.append(residual)
-        else:
-            y = torch.empty((m, n), dtype=torch.float32)
-            outs.append(y.view(*x.shape[:-1], n))
-        specs.append((w.data_ptr(), up.data_ptr() if up is not None else 0, w.stride(0) if n > 1 else k,
-                      bias.data_ptr() if bias is not None else 0, up_bias.data_ptr() if up_bias is not None else 0,
-                      y.data_ptr(), n, n, residual is not None))
-    norm_weight = _unit_stride(norm.weight) if norm is not None else None
-    keep.append(norm_weight)
-    module.skinny_linear(x2.data_ptr(), x2.stride(0) if m > 1 else k, m, k,
-                         norm_weight.data_ptr() if norm_weight is not None else 0,
-                         float(norm.eps) if norm is not None else 0.0, specs, torch.get_num_threads())
-    return outs
+            return [residual.add_(outs[0].reshape(residual.shape))]
+        return outs
+
+
+def fused_linears_plan(x: torch.Tensor, projections: Sequence[Projection], norm: RMSNormSpec | None = None,
+                       backend: str | None = None, *, native_rows: int | None = None) -> FusedLinearsPlan:
+    """The plan for calls on tensors like ``x``, ``projections`` and ``norm`` (same devices and dtypes).
+
+    ``native_rows`` defaults to :data:`MAX_NATIVE_ROWS` when auto chose native, and to no limit when native
+    was asked for. Raises :class:`~fastprune.ops.BackendUnavailableError` when an explicit request cannot be met.
+    """
+    choice = choose("skinny_linear", x.device, backend, implemented=IMPLEMENTED_BACKENDS,
+                    ineligible=lambda name: native_eligible(x, projections, norm))
+    if native_rows is None and not choice.explicit:
+        native_rows = MAX_NATIVE_ROWS
+    return FusedLinearsPlan(choice, native_rows)
 
 
 def _choose(x, projections, norm, backend) -> str:
-    name = resolve_backend(x.device, backend, op="skinny_linear", implemented=IMPLEMENTED_BACKENDS)
-    if name == "torch":
-        return name
-    requested, source = requested_backend(backend)
-    auto = requested == "auto"
-    reason = native_eligible(x, projections, norm)
-    if reason is not None:
-        if auto:
-            return "torch"
-        raise BackendUnavailableError(f"{source} requested for skinny_linear but {reason}")
-    if auto and (x.shape[-1] == 0 or math.prod(x.shape[:-1]) > MAX_NATIVE_ROWS):
-        return "torch"
-    return name
+    return fused_linears_plan(x, projections, norm, backend).backend_for(math.prod(x.shape[:-1]), x.shape[-1])
 
 
 def fused_linears(x: torch.Tensor, projections: Sequence[Projection], norm: RMSNormSpec | None = None,
@@ -183,9 +189,7 @@ def fused_linears(x: torch.Tensor, projections: Sequence[Projection], norm: RMSN
     """Each projection of ``x [..., in]`` (of ``RMSNorm(x)`` when ``norm`` is given): ``[..., out]`` each."""
     projections = [p if isinstance(p, Projection) else Projection(*p) for p in projections]
     _check(x, projections, norm)
-    if _choose(x, projections, norm, backend) == "torch":
-        return fused_linears_ref(x, projections, norm)
-    return fused_linears_native(x, projections, norm)
+    return fused_linears_plan(x, projections, norm, backend)(x, projections, norm)
 
 
 def skinny_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,

@@ -213,3 +213,14 @@ def test_nan_activations_stop_generation_with_a_clear_error(tiny, backend):
     reqs = [GenerationRequest([5, 6, 7], SamplingParams(max_new_tokens=4), id="q1")]
     with pytest.raises(FastpruneError, match=r"non-finite logits.*q1"):
         engine.generate(reqs)
+
+
+def test_sampling_resolves_its_backend_once_per_engine(tiny, monkeypatch):
+    from tests.ops.test_plan import forbid_resolution
+
+    loaded = tiny("llama", layers=1)
+    engine = GenerationEngine(loaded, max_batch_size=2, max_seq_len=48)
+    reqs = [GenerationRequest(p, SamplingParams(12, temperature=0.8, seed=i)) for i, p in enumerate(_prompts([5, 9]))]
+    first = [r.token_ids for r in engine.generate(reqs)]
+    forbid_resolution(monkeypatch)
+    assert [r.token_ids for r in engine.generate(reqs)] == first

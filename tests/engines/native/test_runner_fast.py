@@ -105,3 +105,30 @@ def test_linear_backend_choice_follows_dtype_and_requests(tiny, monkeypatch):
     assert FastRunner(loaded.model.float(), loaded.adapter, 1, 16).linear_backend == "torch"
     with pytest.raises(BackendUnavailableError):
         FastRunner(loaded.model, loaded.adapter, 1, 16, linear_backend="triton")
+
+
+@needs_native
+def test_decode_steps_resolve_no_backend(tiny, monkeypatch):
+    from tests.ops.test_plan import forbid_resolution
+
+    loaded = tiny("qwen3", layers=2)
+    runner = FastRunner(loaded.model, loaded.adapter, max_batch=2, max_seq_len=32)
+    assert (runner.linears.backend, runner.attention.backend) == ("native", "native")
+    want = _run_steps(runner, [[5, 9, 200], [42, 8]], 3)
+    forbid_resolution(monkeypatch)
+    got = _run_steps(runner, [[5, 9, 200], [42, 8]], 3)
+    for g, w in zip(got, want, strict=True):
+        assert torch.equal(g, w)
+
+
+@needs_native
+def test_q_and_k_norms_with_different_eps_keep_the_decode_step_on_torch(tiny):
+    from fastprune.errors import FastpruneError
+
+    loaded = tiny("qwen3", layers=2)
+    loaded.model.model.layers[1].self_attn.k_norm.variance_epsilon = 1e-3
+    auto = FastRunner(loaded.model, loaded.adapter, 1, 16)
+    assert (auto.linear_backend, auto.attention.backend) == ("torch", "torch")
+    assert "different eps" in auto.attention.choice.reason
+    with pytest.raises(FastpruneError, match="backend='native': the fast runner's decode kernels .* different eps"):
+        FastRunner(loaded.model, loaded.adapter, 1, 16, linear_backend="native")

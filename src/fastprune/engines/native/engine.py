@@ -20,7 +20,7 @@ from fastprune.engines.types import GenerationRequest, GenerationResult, Samplin
 from fastprune.errors import FastpruneError
 from fastprune.models.adapter import adapter_for
 from fastprune.models.loader import unwrap_model
-from fastprune.ops.sampling import sample
+from fastprune.ops import sample_plan
 
 
 def _eos_ids(model, tokenizer) -> frozenset[int]:
@@ -62,6 +62,7 @@ class GenerationEngine:
         self.eos_ids = _eos_ids(model, tokenizer)
         self.device = next(model.parameters()).device
         self.runner = self._make_runner(runner, backend)
+        self._sampler = None  # the sampling op's plan, resolved at the first sampled (non-greedy) step
         if cuda_graphs is None:
             cuda_graphs = self.device.type == "cuda" and self.runner.name == "fast"
         if cuda_graphs:
@@ -204,7 +205,9 @@ class GenerationEngine:
         if all(p.greedy for p in params):
             return logits.argmax(-1).tolist()
         dev = logits.device
-        ids = sample(
+        if self._sampler is None:
+            self._sampler = sample_plan(dev)
+        ids = self._sampler(
             logits,
             torch.tensor([p.temperature for p in params], dtype=torch.float32, device=dev),
             torch.tensor([p.top_k for p in params], dtype=torch.int64, device=dev),

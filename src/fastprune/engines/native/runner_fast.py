@@ -28,17 +28,7 @@ from fastprune.data.batching import pad_batch
 from fastprune.engines.native.kv_cache import StaticKVCache
 from fastprune.errors import FastpruneError
 from fastprune.models.masks import allowed_mask, layer_windows
-from fastprune.ops.decode_attention import decode_attention_native
-from fastprune.ops.dispatch import requested_backend, resolve_backend
-from fastprune.ops.skinny_linear import IMPLEMENTED_BACKENDS as _SKINNY_BACKENDS
-from fastprune.ops.skinny_linear import (
-    MAX_NATIVE_ROWS,
-    Projection,
-    RMSNormSpec,
-    fused_linears_native,
-    fused_linears_ref,
-    native_eligible,
-)
+from fastprune.ops import MAX_NATIVE_ROWS, Projection, RMSNormSpec, decode_attention_plan, fused_linears_plan
 
 _FAMILIES = ("llama", "mistral", "qwen2", "qwen3")
 _LAYER_PARTS = ("self_attn", "mlp", "input_layernorm", "post_attention_layernorm")
@@ -80,7 +70,7 @@ def _projection(linear) -> Projection:
 
 class _Layer(NamedTuple):
     # Projections grouped as one fused_linears call each: the torch path runs fused_linears_ref (HF's own
-    # ops), the native path fused_linears_native, so both read the same plan.
+    # ops), the native path the native kernel, so both read the same layer plan.
     ln1: RMSNormSpec
     qkv: tuple[Projection, Projection, Projection]
     o: tuple[Projection]
@@ -115,22 +105,24 @@ class FastRunner:
         self.cos = cos[0]  # [max_seq_len, head_dim]
         self.sin_signed = torch.cat([-sin[0, :, :half], sin[0, :, half:]], dim=-1)
         self.device = param.device
-        self.linear_backend = self._linear_backend(linear_backend, param)
+        self.linears, self.attention = self._op_plans(linear_backend, param)
+        self.linear_backend = self.linears.backend
 
-    def _linear_backend(self, requested: str | None, param: torch.Tensor) -> str:
-        """"native" when decode steps run the skinny linear, else "torch" (an explicit request must be met)."""
-        name = resolve_backend(param.device, requested, op="skinny_linear", implemented=_SKINNY_BACKENDS)
-        if name == "native":
-            groups = [g for L in self.plan for g in (L.qkv, L.o, L.gate_up, L.down)] + [self.head[0]]
-            reason = native_eligible(param, [p for g in groups for p in g])
-            if reason is None and any(L.q_norm is not None and L.q_norm[1] != L.k_norm[1] for L in self.plan):
-                reason = "q_norm and k_norm use different eps (the native attention takes one)"
-            if reason is not None:
-                name_asked, source = requested_backend(requested)
-                if name_asked != "auto":
-                    raise FastpruneError(f"{source}: the fast runner's decode kernels cannot run here: {reason}")
-                return "torch"
-        return name
+    def _op_plans(self, requested: str | None, param: torch.Tensor):
+        """The decode step's op plans, native for both or neither (an explicit request must be met).
+
+        Passes of more than MAX_NATIVE_ROWS rows (prefill) run torch's GEMM whatever was asked for."""
+        groups = [g for L in self.plan for g in (L.qkv, L.o, L.gate_up, L.down)] + [self.head[0]]
+        projections = [p for g in groups for p in g]
+        linears = fused_linears_plan(param, projections, backend=requested, native_rows=MAX_NATIVE_ROWS)
+        attention = decode_attention_plan(param.device, [param.dtype], requested, norm_eps=[
+            (L.q_norm[1], L.k_norm[1]) for L in self.plan if L.q_norm is not None and L.k_norm is not None])
+        if linears.backend == "native" and attention.backend != "native":
+            if linears.choice.explicit:
+                raise FastpruneError(f"{linears.choice.source}: the fast runner's decode kernels cannot run here: "
+                                     f"{attention.choice.reason}")
+            linears = fused_linears_plan(param, projections, backend="torch")
+        return linears, attention
 
     @staticmethod
     def _layer_plan(layer, window) -> _Layer:
@@ -158,10 +150,8 @@ class FastRunner:
         """
         if packed is None:
             b, q = x.shape[:2]
-            rows = b * q
         else:
             index, b, q = packed
-            rows = x.shape[0]
 
         def padded(t, heads, hd):  # [rows, heads * hd] -> [b, q, heads, hd]
             if packed is not None:
@@ -171,7 +161,7 @@ class FastRunner:
         cos = self.cos[q_pos][:, None]  # [b, 1, q, head_dim], broadcast over heads
         sin = self.sin_signed[q_pos][:, None]
         rms_norm = torch.rms_norm
-        project = self._projector(rows)
+        project = self.linears
         for i, L in enumerate(self.plan):
             hd = L.head_dim
             qs, ks, vs = project(x, L.qkv, L.ln1)
@@ -194,13 +184,8 @@ class FastRunner:
             x = x + project(project(x, L.gate_up, L.ln2)[0], L.down)[0]
         return x
 
-    def _projector(self, rows: int):
-        """The fused_linears implementation for a pass over ``rows`` token rows."""
-        return fused_linears_native if self.linear_backend == "native" and rows <= MAX_NATIVE_ROWS \
-            else fused_linears_ref
-
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
-        return self._projector(h.shape[0])(h, *self.head)[0].float()
+        return self.linears(h, *self.head)[0].float()
 
     def _masks(self, q_pos: torch.Tensor, kv_len: int) -> dict:
         return {w: allowed_mask(q_pos, kv_len, w) for w in self.windows}
@@ -244,7 +229,7 @@ class FastRunner:
 
         ``kv_len`` only has to cover every position (a bucketed, larger value is fine: the mask hides the rest).
         """
-        if self.linear_backend == "native" and ids.shape[0] <= MAX_NATIVE_ROWS:
+        if self.linears.backend_for(ids.shape[0]) == "native":
             return self._decode_native(ids, pos)
         store = self.store
         index = {h: store.decode_index(pos, h) for h in {L.kv_heads for L in self.plan}}
@@ -262,12 +247,12 @@ class FastRunner:
         b = x.shape[0]
         for i, L in enumerate(self.plan):
             hd = L.head_dim
-            qs, ks, vs = fused_linears_native(x, L.qkv, L.ln1)
+            qs, ks, vs = self.linears(x, L.qkv, L.ln1)
             ks, vs = ks.view(b, L.kv_heads, hd), vs.view(b, L.kv_heads, hd)
             keys, values = self.store.buffers(i, ks[:, :, None])
-            o = decode_attention_native(qs.view(b, L.heads, hd), ks, vs, keys, values, pos, self.cos,
-                                        self.sin_signed, L.scaling, L.window, L.q_norm, L.k_norm)
-            fused_linears_native(o.view(b, -1), L.o, residual=x)
-            gated = fused_linears_native(x, L.gate_up, L.ln2)[0]
-            fused_linears_native(gated, L.down, residual=x)
-        return fused_linears_native(x, *self.head)[0]
+            o = self.attention(qs.view(b, L.heads, hd), ks, vs, keys, values, pos, self.cos, self.sin_signed,
+                               L.scaling, L.window, L.q_norm, L.k_norm)
+            self.linears(o.view(b, -1), L.o, residual=x)
+            gated = self.linears(x, L.gate_up, L.ln2)[0]
+            self.linears(gated, L.down, residual=x)
+        return self.linears(x, *self.head)[0]

@@ -1,10 +1,11 @@
 // Decode attention for one (row, kv head) unit, for one instruction set.
 //
-// Included by isa_*.cpp after FP_ISA_NS and FP_LANES are defined, compiled with the matching -march.
-// The unit stores the row's new key (after q/k RMSNorm and rotary) and value in the cache, then for the
-// query heads sharing that kv head (GQA): scores over the visible keys (each key loaded once for all
-// heads of the group), softmax with a vectorised exp, and the weighted sum of values (each value loaded
-// once for the group). Scalar libm expf was most of the time at a few hundred cached positions.
+// Compiled once per ISA (isa_target.h: FP_ISA_NS and FP_LANES). The unit stores the row's new key (after
+// q/k RMSNorm and rotary) and value in the cache, then for the query heads sharing that kv head (GQA):
+// scores over the visible keys (each key loaded once for all heads of the group), softmax with a
+// vectorised exp, and the weighted sum of values (each value loaded once for the group). Scalar libm expf was most of the time at a few hundred cached positions.
+#include "isa_target.h"
+
 #include "decode_attention_kernel.h"
 #include "vector_math.inl"
 

@@ -1,11 +1,7 @@
-// boundary_stats over a range of tokens, for one instruction set.
-//
-// Included by isa_*.cpp, each of which defines
-//   FP_ISA_NS  namespace of this copy (baseline, x86_64_v3, ...)
-//   FP_TILE    side of the register tile of Gram entries (R x R dot products at once)
-//   FP_LANES   floats per accumulator vector (4 SSE, 8 AVX2, 16 AVX-512)
-// and is compiled with the matching -march. Everything here has internal linkage or lives in FP_ISA_NS,
-// so no symbol compiled for a wide ISA can be picked by the linker for baseline callers.
+// boundary_stats over a range of tokens, for one instruction set: compiled once per ISA (isa_target.h
+// gives FP_ISA_NS and FP_LANES, floats per accumulator vector), with FP_TILE the side of the register tile
+// of Gram entries (R x R dot products at once): 3x3 tiles fit 16 registers (9 accumulators plus operands),
+// 4x4 tiles the 32 of AVX-512.
 //
 // Per token t, each of the K rows is either read in place (float32 with D a multiple of the lane count)
 // or first widened to float32 into a zero-padded scratch copy, so 16-bit inputs and ragged D reach the
@@ -18,12 +14,12 @@
 // The token's cosines, angles, norms and update ratios are then weighted and added to the caller's
 // float64 accumulators. A token's rows (K * D * 4 bytes, 71 KiB for a 30-layer 576-wide model) stay in
 // L2 while the tile pairs re-read them.
-#include "../common/dtype.h"
-#include "token_kernel.h"
+#include "isa_target.h"
 
-#ifndef FP_ISA_NS
-#error "define FP_ISA_NS, FP_TILE and FP_LANES before including boundary_stats_tokens.inl"
-#endif
+#include "../common/dtype.h"
+#include "boundary_stats_kernel.h"
+
+#define FP_TILE (FP_VREGS >= 32 ? 4 : 3)
 
 namespace fastprune {
 namespace cpu {

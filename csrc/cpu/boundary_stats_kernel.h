@@ -1,4 +1,5 @@
-// Interface between the OpenMP driver and the per-ISA token kernels.
+// CPU boundary_stats: the interface between the OpenMP driver (boundary_stats_cpu.cpp) and the per-ISA
+// token kernels (boundary_stats_isa.cpp).
 //
 // Kept free of standard-library headers: the kernels are compiled with different -march flags, and any
 // inline library function they instantiated could be shared (one COMDAT copy) with baseline code.
@@ -7,6 +8,7 @@
 #include <cstdint>
 
 #include "../common/boundary_stats_layout.h"
+#include "isa.h"
 
 namespace fastprune {
 namespace cpu {
@@ -26,26 +28,17 @@ using AccumulateTokensFn = void (*)(const BoundaryStatsProblem& problem, int64_t
                                     const TokenAccumulators& acc, float* scratch);
 using ScratchFloatsFn = int64_t (*)(int64_t k, int64_t d);
 
-struct TokenKernel {
-  const char* isa;
-  AccumulateTokensFn accumulate;
-  ScratchFloatsFn scratch_floats;
-};
-
-#define FASTPRUNE_DECLARE_TOKEN_KERNEL(ns)                                                              \
+#define FASTPRUNE_DECLARE_TOKEN_KERNEL(ns, name, unused)                                              \
   namespace ns {                                                                                        \
   void accumulate_tokens(const BoundaryStatsProblem& problem, int64_t token_begin, int64_t token_end, \
                          const TokenAccumulators& acc, float* scratch);                                 \
   int64_t scratch_floats(int64_t k, int64_t d);                                                         \
   }
+FASTPRUNE_FOR_EACH_ISA(FASTPRUNE_DECLARE_TOKEN_KERNEL, _)
 
-FASTPRUNE_DECLARE_TOKEN_KERNEL(baseline)
-#if defined(FASTPRUNE_HAVE_X86_64_V3)
-FASTPRUNE_DECLARE_TOKEN_KERNEL(x86_64_v3)
-#endif
-#if defined(FASTPRUNE_HAVE_X86_64_V4)
-FASTPRUNE_DECLARE_TOKEN_KERNEL(x86_64_v4)
-#endif
+// Writes the packed BoundaryStatsLayout into `out` (2*K*K + 2*K doubles) with the ISA isa.h selects.
+// num_threads <= 0 uses the OpenMP default. Throws std::invalid_argument on bad shapes or dtype.
+void boundary_stats(const BoundaryStatsProblem& problem, double* out, int num_threads);
 
 }  // namespace cpu
 }  // namespace fastprune

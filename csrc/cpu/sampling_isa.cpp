@@ -1,6 +1,6 @@
 // One row of fused sampling for one instruction set (semantics: fastprune/ops/sampling.py).
 //
-// Included by isa_*.cpp after FP_ISA_NS and FP_LANES are defined. Per row:
+// Compiled once per ISA (isa_target.h: FP_ISA_NS and FP_LANES). Per row:
 //   1. max and first argmax of the logits (the greedy answer);
 //   2. e = exp(x / T - max / T) with a vectorised exp, kept unnormalised (every threshold below is a
 //      ratio or a comparison, so the softmax's division only matters for the reported probabilities);
@@ -10,6 +10,8 @@
 //      highest-first running mass first reaches top_p of the mass kept by top-k;
 //   5. inverse CDF in vocabulary order over the kept e with the row's uniform.
 // No sort of the vocabulary, no allocation: a few streaming passes over the row.
+#include "isa_target.h"
+
 #include "sampling_kernel.h"
 #include "vector_math.inl"
 

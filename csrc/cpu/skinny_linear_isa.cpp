@@ -1,11 +1,10 @@
 // Skinny matrix product for one instruction set: few rows of x (M <= ~16) against a row-major weight.
 //
-// Included by isa_*.cpp after FP_ISA_NS and FP_LANES are defined, plus
-//   FP_VREGS   vector registers of the ISA (16 for SSE/AVX2, 32 for AVX-512)
-// and compiled with the matching -march. Decode steps are this shape: every weight row is used by only
-// M dot products, so the product is bound by streaming the weights from memory, and a general GEMM's
-// packing and blocking (built for large M) costs more than it saves; torch's fp32 linear reaches about a
-// third of the machine's read bandwidth here. This kernel streams each weight row exactly once:
+// Compiled once per ISA (isa_target.h: FP_ISA_NS, FP_LANES and FP_VREGS). Decode steps are this shape:
+// every weight row is used by only M dot products, so the product is bound by streaming the weights from
+// memory, and a general GEMM's packing and blocking (built for large M) costs more than it saves; torch's
+// fp32 linear reaches about a third of the machine's read bandwidth here. This kernel streams each weight
+// row exactly once:
 //   * a tile is R weight rows x MB rows of x; each loaded weight vector feeds MB FMAs and each x vector
 //     R FMAs, with R*MB vector accumulators kept in registers across the whole k loop;
 //   * R is the largest tile height that fits the register file for that MB, so one weight row is read
@@ -13,12 +12,10 @@
 //   * lanes are reduced once per dot product, pairwise; a k tail shorter than a vector is scalar.
 // The summation order differs from torch's (pairwise per lane, then across lanes), so results agree to
 // float32 rounding, not bit for bit.
+#include "isa_target.h"
+
 #include "skinny_linear_kernel.h"
 #include "vector_math.inl"
-
-#ifndef FP_VREGS
-#error "define FP_VREGS (and FP_ISA_NS, FP_LANES) before including skinny_linear_rows.inl"
-#endif
 
 namespace fastprune {
 namespace cpu {
