@@ -89,14 +89,14 @@ def test_verbose_and_quiet_together_are_refused(capsys):
 def test_a_stage_option_of_the_same_name_keeps_its_meaning():
     """prune has its own --quiet (no progress bars); -q after prune is the global switch."""
     args = build_parser().parse_args(["prune", "m", "--strategy", "bi", "--drop", "1", "--quiet"])
-    assert args.quiet is True and args.verbosity is None
+    assert args.progress is False and args.verbosity is None
     args = build_parser().parse_args(["prune", "m", "--strategy", "bi", "--drop", "1", "-q"])
-    assert args.verbosity == log.QUIET and args.quiet is False
+    assert args.verbosity == log.QUIET and args.progress is True
 
 
 @pytest.mark.parametrize(("argv", "name", "off"), [
-    (["prune", "m", "--strategy", "bi", "--drop", "1"], "quiet", True),
-    (["eval", "m", "--tasks", "arith"], "no_progress", True),
+    (["prune", "m", "--strategy", "bi", "--drop", "1"], "progress", False),
+    (["eval", "m", "--tasks", "arith"], "progress", False),
     (["generate", "m", "--prompts", "p.jsonl", "--out", "o.jsonl"], "progress", False),
 ])
 def test_quiet_turns_every_stages_progress_bars_off(monkeypatch, argv, name, off):

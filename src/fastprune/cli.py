@@ -38,8 +38,8 @@ VERBOSITY = {
     ("-q", "--quiet"): (log_setup.QUIET, "warnings and errors only: no progress messages or bars; also accepted "
                                          "after the command"),
 }
-# How each stage that has a progress-bar switch spells "off" (argument name -> value); -q sets it.
-PROGRESS_OFF = {"progress": False, "no_progress": True, "quiet": True}
+# Every stage's progress-bar switch has one spelling (the options field ``progress``); -q turns it off.
+PROGRESS_OFF = {"progress": False}
 
 
 def _add_verbosity(parser: argparse.ArgumentParser, default, show_help: bool) -> None:

@@ -224,3 +224,26 @@ def test_each_step_command_parses_back_to_the_steps_options(name, tmp_path):
         command = step_command(step)
         args = _namespace(command)
         assert options_from_args(type(step.options), args) == step.options, step.name
+
+
+def test_a_quiet_run_turns_every_steps_progress_bars_off(tmp_path, monkeypatch):
+    import fastprune.calibrate
+    import fastprune.evaluate
+    import fastprune.prune
+    from fastprune import log
+    from fastprune.pipeline.steps import run_step
+
+    seen = []
+    for stage in (fastprune.calibrate, fastprune.prune, fastprune.evaluate):
+        monkeypatch.setattr(stage, "run", lambda options: seen.append(options) or 0)
+    config = config_from_dict({"model": "tiny:llama:4", "stages": ["calibrate", "prune", "evaluate"]})
+    steps = [s for s in build_steps(config, tmp_path) if s.name in ("calibrate", "prune/r25", "evaluate/base")]
+    for step in steps:
+        run_step(step)
+    assert [seen[0].calibration.progress, seen[1].progress, seen[2].progress] == [True, True, True]
+    seen.clear()
+    log.configure(log.QUIET)
+    for step in steps:
+        run_step(step)
+    assert [seen[0].calibration.progress, seen[1].progress, seen[2].progress] == [False, False, False]
+    assert steps[0].options.calibration.progress  # the step's own options are left as they were

@@ -9,11 +9,13 @@ commands by hand would, so any stage can be swapped for an outside tool.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastprune import log
 from fastprune.bench import BenchOptions
 from fastprune.calibrate import CalibrateOptions
 from fastprune.evaluate import EvaluateOptions
@@ -107,8 +109,23 @@ def build_steps(config: RunConfig, run_dir: Path) -> list[Step]:
 def run_step(step: Step) -> int:
     """Run one step in this process: the stage's public ``run`` with the step's options object."""
     stage = importlib.import_module(f"fastprune.{step.stage}")
-    result = stage.run(step.options)
+    options = step.options
+    if log.configured() == log.QUIET:  # `fastprune -q run`: no stage draws progress bars either
+        options = without_progress(options)
+    result = stage.run(options)
     return 0 if step.stage == "evaluate" else int(result or 0)  # evaluate returns its scores
+
+
+def without_progress(options: Any) -> Any:
+    """A copy of ``options`` with every ``progress`` switch (its own or a nested group's) off."""
+    changes = {}
+    for f in dataclasses.fields(options):
+        value = getattr(options, f.name)
+        if f.name == "progress" and isinstance(value, bool):
+            changes[f.name] = False
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changes[f.name] = without_progress(value)
+    return dataclasses.replace(options, **changes)
 
 
 def step_command(step: Step) -> list[str]:
