@@ -378,6 +378,7 @@ def start_peers(stack, status, args, loaded, work_dir, max_batch) -> dict:
             info["skipped"] = f"failed to start: {_failure(exc)}"
             print(f"peer {name}: {info['skipped']}", file=sys.stderr, flush=True)
             continue
+        print(f"peer {name}: ready in {info['startup_s']:.0f} s (not timed into its rows)", file=sys.stderr, flush=True)
         info["engine_dtype"] = args.dtype
         if name == "vllm":
             info["precision"] = (f"{info['dtype']}, the engine's dtype" if info["dtype"] == args.dtype else
