@@ -232,7 +232,8 @@ def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="g
         runners["hf-static-compile"] = hf(_compiled_copy(loaded.model), HF_CACHES["hf-static"])
     runners["fastprune"] = ours
     for name, peer in (peers or {}).items():
-        runners[name] = peer.runner([list(p) for p in ids], peer_sampling(sampling), list(range(batch)))
+        seeds = None if sampling == "greedy" else list(range(batch))  # request i's seed, as for our engine
+        runners[name] = peer.runner([list(p) for p in ids], peer_sampling(sampling), seeds)
     row = {"batch": batch, "new_tokens": new_tokens, "sampling": sampling, "prompt_tokens": [len(p) for p in ids],
            "padded_token_share": 1 - real_tokens / enc["input_ids"].numel(), "failed": {}}
     warm = {}
@@ -372,7 +373,7 @@ def start_peers(stack, status, args, loaded, work_dir, max_batch) -> dict:
                 from peer_llama_cpp import LlamaCppPeer
 
                 peer = LlamaCppPeer(args.model, args.dtype, work_dir, threads, args.max_seq_len,
-                                    verify=args.llama_cpp_verify)
+                                    verify=args.llama_cpp_verify, gpu=loaded.device.type == "cuda")
             info.update(stack.enter_context(peer).info)
         except Exception as exc:  # noqa: BLE001 - a peer that cannot start is reported, not fatal
             info["skipped"] = f"failed to start: {_failure(exc)}"

@@ -50,7 +50,7 @@ class LlamaCppPeer:
     name = "llama.cpp"
 
     def __init__(self, model_spec: str, dtype: str, work_dir: str | os.PathLike, threads: int, n_ctx: int,
-                 verify: bool = True):
+                 verify: bool = True, gpu: bool = False):
         self.model_spec = model_spec
         self.dtype = str(dtype).replace("torch.", "")
         self.qtype = gguf_type(dtype)
@@ -58,6 +58,7 @@ class LlamaCppPeer:
         self.threads = threads
         self.n_ctx = n_ctx
         self.verify = verify
+        self.gpu_layers = -1 if gpu else 0  # -1: every layer on the GPU (where the build has a GPU backend)
         self.llm = None
         self.info: dict = {}
 
@@ -82,7 +83,8 @@ class LlamaCppPeer:
         report = export_gguf(self.model_spec, path, qtype=self.qtype, overwrite=True, verify=self.verify)
         exported = time.monotonic()
         self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=self.n_ctx, n_threads=self.threads,
-                                   n_threads_batch=self.threads, seed=0, verbose=False)
+                                   n_threads_batch=self.threads, n_gpu_layers=self.gpu_layers, seed=0,
+                                   verbose=False)
         verification = report.get("verification") or {}
         self.info = {"version": getattr(llama_cpp, "__version__", None), "gguf_type": self.qtype,
                      "precision": precision_note(self.qtype, self.dtype),
@@ -90,7 +92,7 @@ class LlamaCppPeer:
                      "export_verified": verification.get("llama_cpp", {}).get("status") if self.verify else "no",
                      "export_s": round(exported - started, 2), "load_s": round(time.monotonic() - exported, 2),
                      "startup_s": round(time.monotonic() - started, 2),
-                     "threads": self.threads,
+                     "threads": self.threads, "n_gpu_layers": self.gpu_layers,
                      "api": "Llama.generate after reset(), n tokens taken; batch sequences run one after another"}
         log.info("llama.cpp peer ready: %s GGUF exported in %.0f s", self.qtype, self.info["export_s"])
         return self.info

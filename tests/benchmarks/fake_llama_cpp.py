@@ -35,8 +35,8 @@ class Llama:
         if key not in _models:  # the export's own check and the benchmark load the same file
             _models[key] = load_gguf(model_path, dtype=torch.float32)[0]
         self.model = _models[key]
-        self.init = {"model_path": model_path, "seed": seed, "n_ctx": n_ctx, "n_threads": n_threads,
-                     "n_threads_batch": n_threads_batch, "verbose": verbose}
+        self.init = {"model_path": model_path, "seed": seed, "n_gpu_layers": n_gpu_layers, "n_ctx": n_ctx,
+                     "n_threads": n_threads, "n_threads_batch": n_threads_batch, "verbose": verbose}
         self._seed = seed
         self._n_ctx = n_ctx
         self.n_tokens = 0

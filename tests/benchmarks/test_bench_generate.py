@@ -121,7 +121,7 @@ def test_peer_row_takes_the_peers_own_seconds_and_compares_like_hf(tiny_engine):
     # warm-up (1 and 5 tokens) + 3 repeats of both, each on the batch's real prompt ids and forced lengths
     assert [c[1] for c in peer.calls] == [1, 5] * 4
     assert all(c[0] == 2 and c[4] == [len(p) for p in prompts] for c in peer.calls)
-    assert peer.calls[0][2] == {"temperature": 0.0} and peer.calls[0][3] == [0, 1]
+    assert peer.calls[0][2] == {"temperature": 0.0} and peer.calls[0][3] is None  # greedy: no seeds
     assert vllm["samples"]["seconds"] == pytest.approx([0.036] * 3) and vllm["samples"]["prefill_s"] == [0.020] * 3
     assert vllm["ms_per_step"] == pytest.approx(4.0) and vllm["prefill_ms"] == pytest.approx(20.0)
     assert vllm["tokens_per_s"] == pytest.approx(2 * 5 / 0.036)

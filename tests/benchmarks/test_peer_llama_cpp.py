@@ -62,6 +62,7 @@ def test_exact_lengths_full_prefill_every_time_and_the_engines_greedy_tokens(fak
         llm = fake_llama_cpp.instances[-1]
         assert llm.init["n_threads"] == llm.init["n_threads_batch"] == 1 and llm.init["n_ctx"] == 64
         assert llm.init["verbose"] is False and llm.init["model_path"] == info["gguf"]
+        assert llm.init["n_gpu_layers"] == 0 and info["n_gpu_layers"] == 0  # a CPU run stays on the CPU
         fn = peer.runner(prompts, {"temperature": 0.0}, None)
         run = fn(5)
         assert run.new_tokens == [5, 5] and run.seconds is None  # timed by the caller, in this process
