@@ -51,6 +51,7 @@ from fastprune.bench.stats import (  # noqa: E402
     ratio_verdict,
 )
 from fastprune.bench.timing import synchronize, time_call  # noqa: E402
+from fastprune.engines.process_group import sigterm_raises  # noqa: E402
 from fastprune.generate import GenerationEngine, GenerationRequest, SamplingParams  # noqa: E402
 from fastprune.models import load_model  # noqa: E402
 from fastprune.provenance import machine_noise, noise_snapshot, run_provenance  # noqa: E402
@@ -237,6 +238,7 @@ def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="g
     row = {"batch": batch, "new_tokens": new_tokens, "sampling": sampling, "prompt_tokens": [len(p) for p in ids],
            "padded_token_share": 1 - real_tokens / enc["input_ids"].numel(), "failed": {}}
     warm = {}
+    print(f"batch {batch}: warm-up of {', '.join(runners)}", file=sys.stderr, flush=True)
     for name, fn in list(runners.items()):
         budget = compile_budget if name == "hf-static-compile" else None
         try:  # warm-up: allocations, kernel selection, static caches and compiled graphs for both shapes
@@ -246,7 +248,8 @@ def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="g
             row["failed"][name] = _failure(exc)
             del runners[name]
     samples = {name: {"one": [], "full": [], "wall_full": [], "runs": []} for name in runners}
-    for _ in range(repeats):
+    for index in range(repeats):
+        print(f"batch {batch}: repeat {index + 1}/{repeats} of {', '.join(runners)}", file=sys.stderr, flush=True)
         for name, fn in list(runners.items()):
             s = samples[name]
             try:
@@ -431,7 +434,8 @@ def main(argv=None) -> int:
     matvec_s = matvec_pass(loaded, device)
     peers_info = peer_status(wanted_peers, args.vllm_python)
     rows, compile_ok = [], args.hf_compile
-    with contextlib.ExitStack() as stack:
+    # SIGTERM (a timeout, a scheduler) unwinds: the peers stop and their temporary folder goes.
+    with sigterm_raises(), contextlib.ExitStack() as stack:
         work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="fastprune-peers-"))
         peers = start_peers(stack, peers_info, args, loaded, work_dir, max(batches))
         for b in batches:

@@ -134,3 +134,30 @@ def test_vllm_peer_row_on_a_tiny_checkpoint(tmp_path, capsys):
         assert len(vllm["samples"]["seconds"]) == 2 and vllm["ms_per_step"] > 0
         assert row["vs_peers"]["vllm"]["ms_per_step"]["n"] == 2
     assert "vs vllm (vllm 0.32.0 offline, float32)" in capsys.readouterr().err
+
+
+def test_sigterm_mid_run_stops_the_worker_and_removes_the_peer_folder(fake_python, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from fastprune.engines.process_group import group_alive
+
+    python, calls = fake_python
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch), "FAKE_VLLM_TOKEN_DELAY": "0.5", "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bench_generate.py"), "--model", "tiny:llama:2",
+                             "--batches", "1", "--new-tokens", "4", "--repeats", "50", "--peers", "vllm",
+                             "--vllm-python", python, "--out", str(tmp_path / "gen.json")],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stderr:
+        if "repeat 1/50" in line:
+            break
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    proc.stderr.read()
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    worker = next(c["pid"] for c in calls() if c["call"] == "LLM")
+    assert not group_alive(worker)  # the worker leads its own group
+    assert list(scratch.glob("fastprune-peers-*")) == [] and not (tmp_path / "gen.json").exists()

@@ -4,7 +4,8 @@ The names and keywords are vLLM 0.32's (``LLM``'s engine arguments, ``SamplingPa
 ``LLM.generate(prompts, sampling_params, *, use_tqdm)``); anything else is a TypeError, so a call the
 real package would not take fails here too. Every call is appended to ``$FAKE_VLLM_LOG`` as a JSON line.
 ``$FAKE_VLLM_MODE``: ok | fail-load (LLM() raises) | die-on-generate (the process exits with code 3).
-Each answer is ``max_tokens`` tokens ``(sum(prompt) + seed + k) % 100``; each batch sleeps 1 ms per token.
+Each answer is ``max_tokens`` tokens ``(sum(prompt) + seed + k) % 100``; each batch sleeps
+``$FAKE_VLLM_TOKEN_DELAY`` seconds (default 0.001) per token.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class LLM:
         print("INFO fake vllm: loading (vLLM logs to stdout)", flush=True)  # must not reach the protocol
         env = {k: os.environ.get(k) for k in ("VLLM_CPU_OMP_THREADS_BIND", "VLLM_CPU_KVCACHE_SPACE",
                                               "VLLM_ENABLE_V1_MULTIPROCESSING", "PYTHONPATH")}
-        _log("LLM", model=model, kwargs=kwargs, env=env)
+        _log("LLM", model=model, kwargs=kwargs, env=env, pid=os.getpid())
         if os.environ.get("FAKE_VLLM_MODE") == "fail-load":
             raise RuntimeError("fake: cannot load this checkpoint")
         self.llm_engine = SimpleNamespace(model_config=SimpleNamespace(dtype=f"torch.{kwargs.get('dtype')}"))
@@ -66,5 +67,6 @@ class LLM:
             tokens = [(sum(ids) + (p.fields.get("seed") or 0) + k) % 100 for k in range(n)]
             outputs.append(SimpleNamespace(prompt_token_ids=list(ids),
                                            outputs=[SimpleNamespace(token_ids=tuple(tokens))]))
-        time.sleep(0.001 * max(p.fields["max_tokens"] for p in params))
+        delay = float(os.environ.get("FAKE_VLLM_TOKEN_DELAY", "0.001"))
+        time.sleep(delay * max(p.fields["max_tokens"] for p in params))
         return outputs
