@@ -78,11 +78,11 @@ class VLLMPeer:
                 stderr=log_file, env=env, start_new_session=True, preexec_fn=die_with_parent)
         ready = self._read(self.startup_timeout, "to load the model")
         if not ready.get("ready"):
-            raise FastpruneError(f"vLLM could not load {self.config['model']}: {ready.get('error')}; log "
-                                 f"{self.log_path}")
+            raise FastpruneError(f"vLLM could not load {self.config['model']}: {ready.get('error')}; last lines of "
+                                 f"its log:\n{tail(self.log_path)}")
         self.info = {"version": ready.get("vllm_version"), "dtype": ready.get("dtype"),
                      "load_s": ready.get("load_seconds"), "startup_s": round(time.monotonic() - started, 2),
-                     "python": self.python, "env": self.env, "log": str(self.log_path),
+                     "python": self.python, "env": self.env,
                      "api": "offline LLM.generate (one process, prefix caching off, enforce_eager)"}
         log.info("vLLM peer ready in %.0f s (vLLM %s, %s)", self.info["startup_s"], self.info["version"],
                  self.info["dtype"])
@@ -134,7 +134,8 @@ class VLLMPeer:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise FastpruneError(f"the vLLM peer took longer than {timeout:g} s {what}; log {self.log_path}")
+                    raise FastpruneError(f"the vLLM peer took longer than {timeout:g} s {what}; last lines of its "
+                                         f"log:\n{tail(self.log_path)}")
                 if selector.select(timeout=min(left, 1.0)):
                     line = self.process.stdout.readline()
                     if line:
