@@ -155,6 +155,7 @@ def render(results: Path = RESULTS) -> str:
     paper = _load(results, "generate-cpu-smollm2-paper-sampling.json")
     if paper:
         rows += _generate_rows(paper, "paper sampling (T 0.9, top-p 0.95)", notes)
+        rows += _peer_rows(paper, "paper sampling (T 0.9, top-p 0.95)", notes)
     ops = _load(results, "decode_ops-cpu.json")
     if ops:
         lin = " / ".join(f"{r['native_ms']:.1f} vs {r['torch_ms']:.1f} ms ({r['speedup']:.1f}x)"
