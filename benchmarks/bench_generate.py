@@ -360,6 +360,7 @@ def start_peers(stack, status, args, loaded, work_dir, max_batch) -> dict:
     """Start every peer that is present and asked for (start-up timed apart, into ``status``); one that
     fails to start is recorded there with the reason and left out."""
     threads = torch.get_num_threads()
+    dtype = str(loaded.dtype).replace("torch.", "")  # what the engine really runs ("auto" resolved)
     peers = {}
     for name, info in status.items():
         if info["skipped"]:
@@ -369,13 +370,13 @@ def start_peers(stack, status, args, loaded, work_dir, max_batch) -> dict:
             if name == "vllm":
                 from peer_vllm import VLLMPeer
 
-                peer = VLLMPeer(vllm_checkpoint(loaded, work_dir), info["python"], args.vllm_dtype or args.dtype,
+                peer = VLLMPeer(vllm_checkpoint(loaded, work_dir), info["python"], args.vllm_dtype or dtype,
                                 args.max_seq_len, max_batch, threads, Path(work_dir) / "vllm.log",
                                 startup_timeout=args.vllm_timeout)
             else:
                 from peer_llama_cpp import LlamaCppPeer
 
-                peer = LlamaCppPeer(args.model, args.dtype, work_dir, threads, args.max_seq_len,
+                peer = LlamaCppPeer(args.model, dtype, work_dir, threads, args.max_seq_len,
                                     verify=args.llama_cpp_verify, gpu=loaded.device.type == "cuda")
             info.update(stack.enter_context(peer).info)
         except Exception as exc:  # noqa: BLE001 - a peer that cannot start is reported, not fatal
@@ -383,10 +384,10 @@ def start_peers(stack, status, args, loaded, work_dir, max_batch) -> dict:
             print(f"peer {name}: {info['skipped']}", file=sys.stderr, flush=True)
             continue
         print(f"peer {name}: ready in {info['startup_s']:.0f} s (not timed into its rows)", file=sys.stderr, flush=True)
-        info["engine_dtype"] = args.dtype
+        info["engine_dtype"] = dtype
         if name == "vllm":
-            info["precision"] = (f"{info['dtype']}, the engine's dtype" if info["dtype"] == args.dtype else
-                                 f"{info['dtype']}; the engine ran {args.dtype}")
+            info["precision"] = (f"{info['dtype']}, the engine's dtype" if info["dtype"] == dtype else
+                                 f"{info['dtype']}; the engine ran {dtype}")
         peers[name] = peer
     return peers
 
