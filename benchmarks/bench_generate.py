@@ -6,7 +6,11 @@ compile that fails is recorded with the reason). Ratios are quoted against the f
 with a paired 95% bootstrap interval over interleaved repeats and an unreliable flag with the reason
 (``fastprune.bench.stats``). HF gets left-padded prompts, the engine the real tokens only: prefill tokens/s
 count the real tokens for everyone and ``padded_token_share`` says how much padding HF computed on.
-Peers (llama.cpp, vLLM) are listed with the reason they were skipped (``peers.py``).
+Peers, each a row on the same prompt token ids, forced lengths and (closest) dtype, timed in the same
+interleaved rounds and compared with the same intervals: vLLM (offline engine in its own environment,
+``make setup-vllm``; ``peer_vllm.py``) and llama.cpp through ``llama-cpp-python`` (GGUF exported by
+fastprune at f32 for float32, f16 for half types; ``peer_llama_cpp.py``). Their start-up (vLLM's model
+load, the GGUF export) is reported apart. A peer that is absent or fails is listed with the reason.
 
 Every sequence is forced to exactly ``--new-tokens`` tokens (``ignore_eos`` here, ``min_new_tokens`` for
 HF) so both count the same work. Per-step decode time comes from two runs (N tokens and 1 token):
@@ -17,6 +21,7 @@ matrix-vector products over the same weights.
 
     python benchmarks/bench_generate.py --model smollm2-135m --batches 1,8 --out bench_generate.json
     python benchmarks/bench_generate.py --model random:llama-3.1-8b --dtype bfloat16 --device cuda --hf-compile
+    python benchmarks/bench_generate.py --model smollm2-135m --batches 1,4 --peers vllm  # after `make setup-vllm`
 
 The JSON records ``run_provenance()`` and the machine's load/steal before and after (``noise``).
 """
@@ -31,6 +36,7 @@ import platform
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,12 +52,13 @@ from fastprune.bench.stats import (  # noqa: E402
 )
 from fastprune.bench.timing import synchronize, time_call  # noqa: E402
 from fastprune.engines import GenerationEngine, GenerationRequest, SamplingParams  # noqa: E402
+from fastprune.engines.process_group import sigterm_raises  # noqa: E402
 from fastprune.models import load_model  # noqa: E402
 from fastprune.provenance import machine_noise, noise_snapshot, run_provenance  # noqa: E402
 from fastprune.utils_io import atomic_write_json  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import peer_status, skipped_lines  # noqa: E402
+from peers import PEER_NAMES, PeerRun, check_run, parse_peers, peer_status, skipped_lines  # noqa: E402
 
 QUESTIONS = [
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
@@ -138,9 +145,63 @@ def time_budget(seconds: float | None, what: str):
         signal.signal(signal.SIGALRM, previous)
 
 
+def peer_sampling(sampling: str) -> dict:
+    """The benchmark's sampling as the peers take it (top-k off, as for HF and our engine)."""
+    return {"temperature": 0.0} if sampling == "greedy" else {**SAMPLING[sampling], "top_k": 0}
+
+
+def timed_run(name, fn, n, device, batch):
+    """(seconds for the row, caller's wall seconds, the peer's run or None) of one call ``fn(n)``.
+
+    A peer that times itself (in its own process) gives its own seconds; its lengths are checked here.
+    """
+    box = []
+    wall = time_call(lambda: box.append(fn(n)), device)
+    run = box[0] if box else None
+    if not isinstance(run, PeerRun):
+        return wall, wall, None
+    check_run(name, run, batch, n)
+    return (run.seconds if run.seconds is not None else wall), wall, run
+
+
+def runner_entry(s, batch, new_tokens, real_tokens, warmup_s):
+    """A runner's row entry from its paired samples (``s["one"]``: 1 new token, ``s["full"]``: ``new_tokens``)."""
+    steps = [max(f - o, 1e-9) / (new_tokens - 1) for f, o in zip(s["full"], s["one"], strict=True)]
+    full, one = statistics.median(s["full"]), statistics.median(s["one"])
+    return {
+        "seconds": full,
+        "tokens_per_s": batch * new_tokens / full,
+        "ms_per_step": 1000 * statistics.median(steps),
+        "prefill_ms": 1000 * one,
+        "prefill_real_tokens_per_s": real_tokens / one,
+        "cv_full": coefficient_of_variation(s["full"]),
+        "cv_step": coefficient_of_variation(steps),
+        "warmup_s": warmup_s,
+        "samples": {"seconds": s["full"], "step_s": steps, "prefill_s": s["one"]},
+    }
+
+
+def peer_details(s, runs, ours_tokens, prompt_lens, greedy):
+    """What a peer row adds: the lengths it ran, caller-side overhead, greedy agreement with our engine."""
+    last = runs[-1]
+    out = {"prompt_tokens": prompt_lens, "new_tokens_per_sequence": last.new_tokens}
+    if last.prompt_ids_match is not None:
+        out["prompt_ids_match"] = last.prompt_ids_match
+    if last.seconds is not None:  # timed inside its own process: what the pipe and JSON cost on top
+        out["outside_overhead_ms"] = 1000 * statistics.median(
+            w - t for w, t in zip(s["wall_full"], s["full"], strict=True))
+    if greedy and ours_tokens is not None and last.token_ids is not None:
+        same = sum(a == b for a, b in zip(last.token_ids, ours_tokens, strict=True))
+        out["same_greedy_tokens_as_fastprune"] = same / len(ours_tokens)
+    return out
+
+
 def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="greedy", hf_compile=False,
-                compile_budget=None):
-    """One row per runner at ``batch``: repeats interleaved across runners, so drift hits all alike."""
+                compile_budget=None, peers=None):
+    """One row per runner at ``batch``: repeats interleaved across runners, so drift hits all alike.
+
+    ``peers``: ``{name: peer}`` with ``peer.runner(prompt ids, sampling, seeds) -> fn(n) -> PeerRun``.
+    """
     device = loaded.device
     ids = [prompts[i % len(prompts)] for i in range(batch)]
     tok = loaded.tokenizer
@@ -158,66 +219,92 @@ def bench_batch(loaded, engine, prompts, batch, new_tokens, repeats, sampling="g
                 model.generate(**enc, max_new_tokens=n, min_new_tokens=n, pad_token_id=pad_id, **cache, **kw)
         return run
 
+    ours_tokens = {}
+
     def ours(n):
         reqs = [GenerationRequest(p, SamplingParams(max_new_tokens=n, ignore_eos=True, seed=i, **SAMPLING[sampling]))
                 for i, p in enumerate(ids)]
         out = engine.generate(reqs)
         assert all(r.num_tokens == n for r in out)
+        ours_tokens[n] = [list(r.token_ids) for r in out]
 
     runners = {name: hf(loaded.model, cache) for name, cache in HF_CACHES.items()}
     if hf_compile:
         runners["hf-static-compile"] = hf(_compiled_copy(loaded.model), HF_CACHES["hf-static"])
     runners["fastprune"] = ours
+    for name, peer in (peers or {}).items():
+        seeds = None if sampling == "greedy" else list(range(batch))  # request i's seed, as for our engine
+        runners[name] = peer.runner([list(p) for p in ids], peer_sampling(sampling), seeds)
     row = {"batch": batch, "new_tokens": new_tokens, "sampling": sampling, "prompt_tokens": [len(p) for p in ids],
            "padded_token_share": 1 - real_tokens / enc["input_ids"].numel(), "failed": {}}
     warm = {}
+    print(f"batch {batch}: warm-up of {', '.join(runners)}", file=sys.stderr, flush=True)
     for name, fn in list(runners.items()):
         budget = compile_budget if name == "hf-static-compile" else None
         try:  # warm-up: allocations, kernel selection, static caches and compiled graphs for both shapes
             with time_budget(budget, f"torch.compile of HF generate (batch {batch}, both shapes)"):
-                warm[name] = time_call(lambda fn=fn: fn(1), device) + time_call(lambda fn=fn: fn(new_tokens), device)
+                warm[name] = sum(timed_run(name, fn, n, device, batch)[1] for n in (1, new_tokens))
         except Exception as exc:  # noqa: BLE001 - a baseline that cannot run is reported, not fatal
-            row["failed"][name] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
+            row["failed"][name] = _failure(exc)
             del runners[name]
-    samples = {name: {"one": [], "full": []} for name in runners}
-    for _ in range(repeats):
-        for name, fn in runners.items():
-            samples[name]["one"].append(time_call(lambda fn=fn: fn(1), device))
-            samples[name]["full"].append(time_call(lambda fn=fn: fn(new_tokens), device))
+    samples = {name: {"one": [], "full": [], "wall_full": [], "runs": []} for name in runners}
+    for index in range(repeats):
+        print(f"batch {batch}: repeat {index + 1}/{repeats} of {', '.join(runners)}", file=sys.stderr, flush=True)
+        for name, fn in list(runners.items()):
+            s = samples[name]
+            try:
+                one, _, _ = timed_run(name, fn, 1, device, batch)
+                full, wall, run = timed_run(name, fn, new_tokens, device, batch)
+            except Exception as exc:  # a peer failing mid-way loses its row, not the others'
+                if name not in (peers or {}):
+                    raise
+                row["failed"][name] = _failure(exc)
+                del runners[name], samples[name]
+                continue
+            s["one"].append(one)
+            s["full"].append(full)
+            s["wall_full"].append(wall)
+            if run is not None:
+                s["runs"].append(run)
     for name, s in samples.items():
-        steps = [max(f - o, 1e-9) / (new_tokens - 1) for f, o in zip(s["full"], s["one"], strict=True)]
-        full, one = statistics.median(s["full"]), statistics.median(s["one"])
-        row[name] = {
-            "seconds": full,
-            "tokens_per_s": batch * new_tokens / full,
-            "ms_per_step": 1000 * statistics.median(steps),
-            "prefill_ms": 1000 * one,
-            "prefill_real_tokens_per_s": real_tokens / one,
-            "cv_full": coefficient_of_variation(s["full"]),
-            "cv_step": coefficient_of_variation(steps),
-            "warmup_s": warm[name],
-            "samples": {"seconds": s["full"], "step_s": steps, "prefill_s": s["one"]},
-        }
+        row[name] = runner_entry(s, batch, new_tokens, real_tokens, warm[name])
+        if s["runs"]:
+            row[name].update(peer_details(s, s["runs"], ours_tokens.get(new_tokens), [len(p) for p in ids],
+                                          sampling == "greedy"))
+            row[name]["setup"] = peers[name].label
     if "hf-static-compile" in row:
         row["hf-static-compile"]["compile_s"] = warm["hf-static-compile"]  # both shapes compiled + one run each
     return row
 
 
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
+
+
+def _versus(row, name, noise_reasons, max_interval_width, max_cv):
+    """Engine vs runner ``name``: tok/s incl. prefill and per-step ratios with intervals and flags."""
+    ours, entry = row["fastprune"], {}
+    for metric, key, cv in (("tokens_per_s", "seconds", "cv_full"), ("ms_per_step", "step_s", "cv_step")):
+        ci = ratio_interval(row[name]["samples"][key], ours["samples"][key])
+        entry[metric] = {**ci, "unreliable": ratio_verdict(ci, row[name][cv], ours[cv], noise_reasons,
+                                                           max_interval_width, max_cv)}
+    return entry
+
+
 def add_ratios(row, noise_reasons, max_interval_width=0.10, max_cv=0.10):
-    """Engine vs every HF variant (tok/s incl. prefill and per-step), intervals and flags; the fastest named."""
-    hf_names = [n for n in row if n.startswith("hf-") and isinstance(row[n], dict) and "samples" in row[n]]
-    if "fastprune" not in row or not hf_names:
+    """Engine vs every HF variant and every peer (tok/s incl. prefill and per-step), intervals and flags; the
+    fastest HF variant named (the headline speedup is against it)."""
+    measured = [n for n in row if isinstance(row[n], dict) and "samples" in row[n]]
+    if "fastprune" not in row:
         return
-    ours = row["fastprune"]
+    peer_names = [n for n in measured if n in PEER_NAMES]
+    if peer_names:
+        row["vs_peers"] = {name: _versus(row, name, noise_reasons, max_interval_width, max_cv) for name in peer_names}
+    hf_names = [n for n in measured if n.startswith("hf-")]
+    if not hf_names:
+        return
     row["fastest_hf"] = min(hf_names, key=lambda n: row[n]["seconds"])
-    row["vs_hf"] = {}
-    for name in hf_names:
-        entry = {}
-        for metric, key, cv in (("tokens_per_s", "seconds", "cv_full"), ("ms_per_step", "step_s", "cv_step")):
-            ci = ratio_interval(row[name]["samples"][key], ours["samples"][key])
-            entry[metric] = {**ci, "unreliable": ratio_verdict(ci, row[name][cv], ours[cv], noise_reasons,
-                                                               max_interval_width, max_cv)}
-        row["vs_hf"][name] = entry
+    row["vs_hf"] = {name: _versus(row, name, noise_reasons, max_interval_width, max_cv) for name in hf_names}
     fastest = row["vs_hf"][row["fastest_hf"]]
     row["speedup_tokens_per_s"] = fastest["tokens_per_s"]["value"]
     row["speedup_ms_per_step"] = fastest["ms_per_step"]["value"]
@@ -244,16 +331,65 @@ def summary_line(row, floor_ms, matvec_s) -> str:
     ours = row["fastprune"]
     text = (f"batch {row['batch']} (HF padding {100 * row['padded_token_share']:.0f}%): fastprune "
             f"{ours['tokens_per_s']:.1f} tok/s ({ours['ms_per_step']:.1f} ms/step)")
-    for name, ratios in row.get("vs_hf", {}).items():
+    for name, ratios in [*row.get("vs_hf", {}).items(), *row.get("vs_peers", {}).items()]:
         t, m = ratios["tokens_per_s"], ratios["ms_per_step"]
         reasons = list(dict.fromkeys(t["unreliable"] + m["unreliable"]))
         flag = " UNRELIABLE: " + "; ".join(reasons) if reasons else ""
-        text += (f"\n  vs {name}{' (fastest HF)' if name == row['fastest_hf'] else ''} "
+        label = " (fastest HF)" if name == row.get("fastest_hf") else f" ({row[name]['setup']})" \
+            if "setup" in row[name] else ""
+        text += (f"\n  vs {name}{label} "
                  f"{row[name]['tokens_per_s']:.1f} tok/s, {row[name]['ms_per_step']:.1f} ms/step: "
                  f"x{format_ratio(t)} tok/s, x{format_ratio(m)} per step (n={t['n']}){flag}")
     for name, why in row["failed"].items():
         text += f"\n  {name}: failed: {why}"
     return text + f"\n  floor {floor_ms:.1f} ms/step, matvec pass {1000 * matvec_s:.1f} ms"
+
+
+def vllm_checkpoint(loaded, work_dir) -> str:
+    """A directory vLLM loads with the engine's weights: the embedded model's converted checkpoint, a local
+    checkpoint as it is, an in-memory model (``tiny:``, ``random:``, GGUF) saved once."""
+    from fastprune.engines.vllm_session import server_checkpoint
+    from fastprune.models import ensure_embedded_checkpoint
+
+    if loaded.spec.kind == "embedded":
+        return str(ensure_embedded_checkpoint())
+    return server_checkpoint(loaded, work_dir)
+
+
+def start_peers(stack, status, args, loaded, work_dir, max_batch) -> dict:
+    """Start every peer that is present and asked for (start-up timed apart, into ``status``); one that
+    fails to start is recorded there with the reason and left out."""
+    threads = torch.get_num_threads()
+    dtype = str(loaded.dtype).replace("torch.", "")  # what the engine really runs ("auto" resolved)
+    peers = {}
+    for name, info in status.items():
+        if info["skipped"]:
+            continue
+        print(f"peer {name}: starting (not timed)", file=sys.stderr, flush=True)
+        try:
+            if name == "vllm":
+                from peer_vllm import VLLMPeer
+
+                peer = VLLMPeer(vllm_checkpoint(loaded, work_dir), info["python"], args.vllm_dtype or dtype,
+                                args.max_seq_len, max_batch, threads, Path(work_dir) / "vllm.log",
+                                startup_timeout=args.vllm_timeout)
+            else:
+                from peer_llama_cpp import LlamaCppPeer
+
+                peer = LlamaCppPeer(args.model, dtype, work_dir, threads, args.max_seq_len,
+                                    verify=args.llama_cpp_verify, gpu=loaded.device.type == "cuda")
+            info.update(stack.enter_context(peer).info)
+        except Exception as exc:  # noqa: BLE001 - a peer that cannot start is reported, not fatal
+            info["skipped"] = f"failed to start: {_failure(exc)}"
+            print(f"peer {name}: {info['skipped']}", file=sys.stderr, flush=True)
+            continue
+        print(f"peer {name}: ready in {info['startup_s']:.0f} s (not timed into its rows)", file=sys.stderr, flush=True)
+        info["engine_dtype"] = dtype
+        if name == "vllm":
+            info["precision"] = (f"{info['dtype']}, the engine's dtype" if info["dtype"] == dtype else
+                                 f"{info['dtype']}; the engine ran {dtype}")
+        peers[name] = peer
+    return peers
 
 
 def main(argv=None) -> int:
@@ -274,8 +410,17 @@ def main(argv=None) -> int:
                     help="also time HF with the static cache and torch.compile (compile time reported apart)")
     ap.add_argument("--hf-compile-budget", type=float, default=300, metavar="S",
                     help="give up compiling after S seconds per batch size and record why (default 300)")
+    ap.add_argument("--peers", default=",".join(PEER_NAMES),
+                    help="peer engines to time where present: vllm, llama.cpp, or none (default both)")
+    ap.add_argument("--vllm-python", metavar="PATH", help="Python of the vLLM environment (default "
+                    "$FASTPRUNE_VLLM_PYTHON, else .venv-vllm/bin/python from `make setup-vllm`)")
+    ap.add_argument("--vllm-dtype", help="vLLM's dtype (default: --dtype, the engine's)")
+    ap.add_argument("--vllm-timeout", type=float, default=900.0, help="seconds vLLM may take to load (default 900)")
+    ap.add_argument("--no-llama-cpp-verify", dest="llama_cpp_verify", action="store_false",
+                    help="skip verifying the exported GGUF (transformers reload, llama.cpp greedy vs HF)")
     ap.add_argument("--out", default="bench_generate.json")
     args = ap.parse_args(argv)
+    wanted_peers = parse_peers(args.peers)
     if args.threads:
         torch.set_num_threads(args.threads)
     before = noise_snapshot()
@@ -288,15 +433,20 @@ def main(argv=None) -> int:
     weight_bytes = sum(w.numel() * w.element_size() for w in weight_matrices(loaded))
     bandwidth = copy_bandwidth(device)
     matvec_s = matvec_pass(loaded, device)
+    peers_info = peer_status(wanted_peers, args.vllm_python)
     rows, compile_ok = [], args.hf_compile
-    for b in batches:
-        rows.append(bench_batch(loaded, engine, prompts, b, args.new_tokens, args.repeats, args.sampling, compile_ok,
-                                args.hf_compile_budget))
-        if compile_ok and "hf-static-compile" in rows[-1]["failed"]:
-            compile_ok = False  # the same failure at every batch size would only cost time
-            first_failure = b
-        elif args.hf_compile and not compile_ok:
-            rows[-1]["failed"]["hf-static-compile"] = f"not tried again after failing at batch {first_failure}"
+    # SIGTERM (a timeout, a scheduler) unwinds: the peers stop and their temporary folder goes.
+    with sigterm_raises(), contextlib.ExitStack() as stack:
+        work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="fastprune-peers-"))
+        peers = start_peers(stack, peers_info, args, loaded, work_dir, max(batches))
+        for b in batches:
+            rows.append(bench_batch(loaded, engine, prompts, b, args.new_tokens, args.repeats, args.sampling,
+                                    compile_ok, args.hf_compile_budget, peers))
+            if compile_ok and "hf-static-compile" in rows[-1]["failed"]:
+                compile_ok = False  # the same failure at every batch size would only cost time
+                first_failure = b
+            elif args.hf_compile and not compile_ok:
+                rows[-1]["failed"]["hf-static-compile"] = f"not tried again after failing at batch {first_failure}"
     noise = machine_noise(before, noise_snapshot(), cores_in_use=torch.get_num_threads())
     floor_ms = 1000 * weight_bytes / bandwidth
     for row in rows:
@@ -316,7 +466,7 @@ def main(argv=None) -> int:
         "cpu_count": os.cpu_count(),
         "provenance": run_provenance(threads=torch.get_num_threads()),
         "noise": noise,
-        "peers": peer_status(),
+        "peers": peers_info,
         "weight_bytes_per_step": weight_bytes,
         "copy_bandwidth_GBps": bandwidth / 1e9,
         "matvec_pass_ms": 1000 * matvec_s,

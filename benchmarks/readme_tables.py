@@ -93,6 +93,20 @@ def _generate_rows(doc: dict, label: str, notes: list[str]) -> list[str]:
     return out
 
 
+def _peer_rows(doc: dict, label: str, notes: list[str]) -> list[str]:
+    """The engine against each peer that was measured (same prompt ids, forced lengths), per batch size."""
+    out = []
+    for row in doc["results"]:
+        for name, vs in row.get("vs_peers", {}).items():
+            t, m = vs["tokens_per_s"], vs["ms_per_step"]
+            flag = _flag(t["unreliable"] + m["unreliable"], notes, f"{label}, batch {row['batch']}, vs {name}")
+            out.append(
+                f"| {label}, batch {row['batch']}: engine vs {row[name].get('setup', name)}; tokens/s incl. "
+                f"prefill / decode step | {_ci(t)} / {_ci(m)} (n={t['n']}; {row['fastprune']['ms_per_step']:.1f} "
+                f"vs {row[name]['ms_per_step']:.1f} ms/step){flag} | {_prov(doc)} |")
+    return out
+
+
 def render(results: Path = RESULTS) -> str:
     STALE.clear()
     notes: list[str] = []
@@ -134,12 +148,14 @@ def render(results: Path = RESULTS) -> str:
                         f"{c['new_tokens_range'][1]} new tokens, {c['slots']} slots (one run) | "
                         f"{c['tokens_per_s']:.0f} tok/s{_flag(_busy(gen), notes, 'continuous batching')} | "
                         f"{_prov(gen)} |")
+        rows += _peer_rows(gen, f"greedy, {gen['results'][0]['new_tokens']} forced tokens", notes)
         skipped = [f"{name}: {p['skipped']}" for name, p in gen.get("peers", {}).items() if p["skipped"]]
         if skipped:
             rows.append(f"| peers (same prompts) | not measured: {'; '.join(skipped)} | {_prov(gen)} |")
     paper = _load(results, "generate-cpu-smollm2-paper-sampling.json")
     if paper:
         rows += _generate_rows(paper, "paper sampling (T 0.9, top-p 0.95)", notes)
+        rows += _peer_rows(paper, "paper sampling (T 0.9, top-p 0.95)", notes)
     ops = _load(results, "decode_ops-cpu.json")
     if ops:
         lin = " / ".join(f"{r['native_ms']:.1f} vs {r['torch_ms']:.1f} ms ({r['speedup']:.1f}x)"

@@ -63,3 +63,21 @@ def test_write_and_check(tmp_path):
     readme.write_text("no markers")
     with pytest.raises(SystemExit, match="no <!-- measured:begin"):
         tables.main(["--results", str(results), "--write", str(readme)])
+
+
+def test_measured_peers_are_quoted_with_interval_and_skipped_ones_with_the_reason(tmp_path):
+    tables = _module()
+    ci = {"value": 1.5, "low": 1.4, "high": 1.6, "n": 5, "method": "percentile bootstrap, paired"}
+    row = {"batch": 4, "new_tokens": 16, "padded_token_share": 0.0, "fastprune": {"ms_per_step": 10.0},
+           "vllm": {"ms_per_step": 15.0, "setup": "vllm 0.32.0 offline, float32"},
+           "vs_peers": {"vllm": {"tokens_per_s": {**ci, "unreliable": []},
+                                 "ms_per_step": {**ci, "value": 1.45, "unreliable": ["load average 8 > 2"]}}}}
+    doc = {"provenance": {"commit": "abcdef123456", "dirty": False, "threads": 2}, "results": [row],
+           "peers": {"vllm": {"skipped": None}, "llama.cpp": {"skipped": "llama-cpp-python is not installed"}}}
+    (tmp_path / "generate-cpu-smollm2.json").write_text(json.dumps(doc))
+    block = tables.render(tmp_path)
+    line = next(x for x in block.splitlines() if "engine vs vllm" in x)
+    assert line.startswith("| greedy, 16 forced tokens, batch 4: engine vs vllm 0.32.0 offline, float32; ")
+    assert "| 1.50x [1.40, 1.60] / 1.45x [1.40, 1.60] (n=5; 10.0 vs 15.0 ms/step) !1 | abcdef12, 2 threads |" in line
+    assert "1. greedy, 16 forced tokens, batch 4, vs vllm: load average 8 > 2" in block
+    assert "| peers (same prompts) | not measured: llama.cpp: llama-cpp-python is not installed |" in block
