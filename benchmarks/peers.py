@@ -72,7 +72,7 @@ def peer_status(wanted=PEER_NAMES, vllm_python_option: str | None = None) -> dic
     installed = importlib.util.find_spec("llama_cpp") is not None
     out["llama.cpp"] = {"installed": installed, "skipped": None if installed else LLAMA_CPP_MISSING}
     for name, info in out.items():
-        if name not in wanted and info["skipped"] is None:
+        if name not in wanted:  # the reason it did not run, installed or not ("installed" says which)
             info["skipped"] = "not asked for (--peers)"
     return out
 
