@@ -18,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from peers import PeerRun
+from peers import Peer, PeerRun
 
 log = logging.getLogger(__name__)
 GGUF_TYPE = {"float32": "f32", "float16": "f16", "bfloat16": "f16"}
@@ -44,7 +44,7 @@ def sampler_kwargs(sampling: dict) -> dict:
             "repeat_penalty": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0}
 
 
-class LlamaCppPeer:
+class LlamaCppPeer(Peer):
     """``with LlamaCppPeer(spec, dtype, work_dir, threads, n_ctx) as peer: fn = peer.runner(prompts, ...)``."""
 
     name = "llama.cpp"
@@ -61,17 +61,6 @@ class LlamaCppPeer:
         self.gpu_layers = -1 if gpu else 0  # -1: every layer on the GPU (where the build has a GPU backend)
         self.llm = None
         self.info: dict = {}
-
-    def __enter__(self) -> LlamaCppPeer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def start(self) -> dict:
         import llama_cpp

@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from peers import PeerRun
+from peers import Peer, PeerRun
 
 from fastprune.engines.process_group import die_with_parent, signal_group
 from fastprune.engines.vllm_server import ServerOptions, cpu_env, tail
@@ -37,7 +37,7 @@ def bound_cores(threads: int) -> str:
     return ",".join(str(c) for c in cores)
 
 
-class VLLMPeer:
+class VLLMPeer(Peer):
     """``with VLLMPeer(checkpoint, python, ...) as peer: fn = peer.runner(prompts, sampling); fn(n)``."""
 
     name = "vllm"
@@ -55,17 +55,6 @@ class VLLMPeer:
         self.env = cpu_env(ServerOptions(cpus=bound_cores(threads), kv_cache_gib=kv_cache_gib))
         self.process: subprocess.Popen | None = None
         self.info: dict = {}
-
-    def __enter__(self) -> VLLMPeer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def start(self) -> dict:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}

@@ -26,6 +26,22 @@ LLAMA_CPP_MISSING = ("llama-cpp-python is not installed (pip install llama-cpp-p
                      "from source, which takes a while)")
 
 
+class Peer:
+    """A peer that starts on entering its ``with`` block and always closes: a failed start cleans up what it
+    had begun (a half-started worker, an exported file). Subclasses define ``start`` and ``close``."""
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 @dataclass
 class PeerRun:
     """One timed batch of a peer."""
