@@ -13,6 +13,7 @@ with a literal name: a lazy import is still a dependency.
 from __future__ import annotations
 
 import ast
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,3 +204,14 @@ def test_checker_passes_a_clean_tree(tmp_path):
 def test_public_names_are_the_stage_package_itself(tmp_path, source):
     root = _tree(tmp_path, {"__init__.py": "", "generate/__init__.py": "", "pipeline/runner.py": source})
     assert check_layers(root) == []
+
+
+def test_no_module_beside_a_script_shadows_the_standard_library():
+    """A module run as a script (``python path/to/x.py``: the vLLM worker, the sandbox init) puts its folder
+    first on sys.path, so a sibling named like a standard module (``types.py``) replaces it for every import
+    in that process, the interpreter's own included."""
+    scripts = [p for p in (SRC / "fastprune").rglob("*.py") if '__name__ == "__main__"' in p.read_text()]
+    assert scripts
+    shadowing = sorted(str(sibling.relative_to(SRC)) for script in scripts for sibling in script.parent.glob("*.py")
+                       if sibling.stem in sys.stdlib_module_names)
+    assert not shadowing, f"rename these (they shadow the standard library beside a script): {shadowing}"

@@ -19,7 +19,7 @@ def test_import_pulls_in_neither_torch_nor_vllm():
 def test_public_names_are_the_engines_own():
     import fastprune.engines as engines
     from fastprune.engines.native.engine import GenerationEngine
-    from fastprune.engines.types import GenerationRequest, GenerationResult, SamplingParams
+    from fastprune.engines.request_types import GenerationRequest, GenerationResult, SamplingParams
 
     assert engines.GenerationEngine is GenerationEngine
     assert (engines.GenerationRequest, engines.GenerationResult, engines.SamplingParams) == (

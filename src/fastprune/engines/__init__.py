@@ -2,14 +2,15 @@
 batching over a static KV cache, fused sampling) and a vLLM OpenAI-compatible server (started, watched and
 stopped here, or reused) with its completions client and ``VLLMEngine``, which gives the server the same
 ``stream``/``generate`` interface. Both take ``GenerationRequest`` and return ``GenerationResult``
-(``engines.types``).
+(``engines.request_types``; not ``types``: scripts in this folder run with it on sys.path, where that
+name would shadow the standard library).
 
 Only the request types are imported here; ``GenerationEngine`` resolves on first use so that
 ``fastprune --help`` (whose stage CLIs import ``fastprune.engines.vllm_session``) does not pay for torch
 and transformers, and nothing here imports vLLM.
 """
 
-from fastprune.engines.types import GenerationRequest, GenerationResult, SamplingParams
+from fastprune.engines.request_types import GenerationRequest, GenerationResult, SamplingParams
 
 __all__ = ["GenerationEngine", "GenerationRequest", "GenerationResult", "SamplingParams"]
 

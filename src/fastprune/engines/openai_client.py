@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
-from fastprune.engines.types import GenerationRequest, GenerationResult
+from fastprune.engines.request_types import GenerationRequest, GenerationResult
 from fastprune.errors import FastpruneError
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fastprune.data.chat import chat_messages
 from fastprune.engines.encoding import encode_prompt
-from fastprune.engines.types import GenerationRequest, SamplingParams
+from fastprune.engines.request_types import GenerationRequest, SamplingParams
 from fastprune.errors import FastpruneError
 from fastprune.generate.jsonl_out import JsonlAppender, recover
 from fastprune.generate.options import SelfResponseConfig

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastprune.engines.native.stops import ActiveSequence
-from fastprune.engines.types import GenerationRequest, SamplingParams
+from fastprune.engines.request_types import GenerationRequest, SamplingParams
 from fastprune.models import byte_tokenizer
 
 

@@ -16,7 +16,7 @@ import torch
 
 from fastprune.engines.encoding import encode_prompt
 from fastprune.engines.native.stops import ActiveSequence
-from fastprune.engines.types import GenerationRequest, GenerationResult, SamplingParams
+from fastprune.engines.request_types import GenerationRequest, GenerationResult, SamplingParams
 from fastprune.errors import FastpruneError
 from fastprune.models.adapter import adapter_for
 from fastprune.models.loader import unwrap_model

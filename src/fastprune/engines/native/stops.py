@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fastprune.engines.types import GenerationRequest, GenerationResult
+from fastprune.engines.request_types import GenerationRequest, GenerationResult
 
 
 @dataclass
