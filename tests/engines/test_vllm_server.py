@@ -102,8 +102,11 @@ def test_ctrl_c_or_sigterm_of_fastprune_leaves_no_orphan(tmp_path, sig):
     """A separate fastprune-like process holds the server; interrupting it must take the server down too."""
     pidfile = tmp_path / "pids"
     script = tmp_path / "holder.py"
+    # The default Ctrl-C handler, as in a shell's foreground job: a suite started in the background (`.ci/run &`)
+    # hands its children SIGINT ignored, and Python then installs no KeyboardInterrupt handler at all.
     script.write_text(textwrap.dedent(f"""
-        import sys, time
+        import signal, sys, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from fastprune.engines.vllm_server import ServerOptions, VLLMServer
         options = ServerOptions(python=sys.executable, entrypoint=({FAKE!r},), startup_timeout=20)
         with VLLMServer({str(tmp_path)!r}, options, {str(tmp_path / 'log')!r}):
