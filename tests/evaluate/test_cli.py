@@ -181,7 +181,10 @@ def test_embedded_humaneval_run_scores_hostile_completions_and_survives_them(tmp
 def test_task_limits_parse_and_override_the_limit(tmp_path):
     import argparse
 
-    from fastprune.evaluate.options import task_limits_arg as _task_limits
+    from fastprune.cli import build_parser
+
+    eval_parser = build_parser()._subparsers._group_actions[0].choices["eval"]
+    _task_limits = next(a for a in eval_parser._actions if a.dest == "task_limits").type  # the generic k=v reader
 
     assert _task_limits("piqa=600, ppl=24,mc:x.jsonl=5") == {"piqa": 600, "ppl": 24, "mc:x.jsonl": 5}
     for bad in ("piqa", "=3", "piqa=x"):

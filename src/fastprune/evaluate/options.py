@@ -12,7 +12,6 @@ command-line only (``yaml=False``).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 from dataclasses import dataclass
@@ -26,20 +25,6 @@ from fastprune.options import option
 DEFAULT_TASKS = ["arith", "parens", "gsm8k", "piqa", "ppl", "humaneval"]
 
 
-def task_limits_arg(text: str) -> dict[str, int]:
-    """``piqa=600,ppl=24`` -> ``{"piqa": 600, "ppl": 24}``; a usage error naming the bad pair otherwise."""
-    out = {}
-    for part in (x.strip() for x in text.split(",") if x.strip()):
-        name, sep, value = part.rpartition("=")
-        try:
-            out[name] = int(value)
-        except ValueError:
-            name = ""
-        if not sep or not name:
-            raise argparse.ArgumentTypeError(f"expected TASK=N pairs, got {part!r}")
-    return out
-
-
 @dataclass
 class GeneralOptions:
     models: list[str] = option([], positional=True, nargs="+", metavar="MODEL", yaml=False,
@@ -49,7 +34,7 @@ class GeneralOptions:
     out: Path | None = option(None, yaml=False,
                               help="output folder (scores.json, samples/, table.txt); required except for compare")
     limit: int | None = option(None, help="first N items of each task (quick runs)")
-    task_limits: dict[str, int] = option({}, metavar="TASK=N,...", parse=task_limits_arg,
+    task_limits: dict[str, int] = option({}, metavar="TASK=N,...",
                                          help="per-task item counts overriding --limit, e.g. piqa=600,ppl=24")
     batch_size: int = option(8, help="generation and scoring batch size")
     max_new_tokens: int | None = option(None, help="override every task's generation budget")
