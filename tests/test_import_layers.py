@@ -24,7 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Top-level name under fastprune ("" is fastprune/__init__.py itself) -> layer. A new top-level module or
 # package must be placed here: an unplaced one fails the check rather than slipping through.
 LAYERS = {
-    **dict.fromkeys(["", "errors", "utils_io", "provenance", "threads", "options", "log",
+    **dict.fromkeys(["", "errors", "utils_io", "provenance", "threads", "options", "option_types", "log",
                      "data", "models", "importance", "ops", "kernels"], "foundation"),
     "engines": "engines",
     **dict.fromkeys(["calibrate", "prune", "generate", "train", "evaluate", "bench", "export", "tools"], "stages"),

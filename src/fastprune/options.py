@@ -7,7 +7,8 @@ comes from the annotation: ``str``, ``int``, ``float``, ``bool``, ``Path``, ``Li
 ``X | None``, ``list[T]`` / ``tuple[T, ...]`` (comma-separated on the command line, a list in YAML),
 ``dict[str, T]`` (``k=v,k=v`` on the command line, a mapping in YAML) and a nested options dataclass
 (its flags prefixed with the field name: field ``ppl`` with field ``max_length`` is ``--ppl-max-length``
-and ``ppl: {max_length: ...}`` in YAML).
+and ``ppl: {max_length: ...}`` in YAML). How a value of each type is read and checked lives in
+:mod:`fastprune.option_types`.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import operator
-import types
 import typing
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from fastprune.errors import FastpruneError
+from fastprune.option_types import check_value, is_options, parse_text, scalar, strip_optional
 
 _KEY = "fastprune.option"
 
@@ -80,128 +80,6 @@ def default_of(f: dataclasses.Field) -> Any:
     return MISSING
 
 
-def _strip_optional(tp: Any) -> tuple[Any, bool]:
-    if get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        optional = len(args) < len(get_args(tp))
-        return (args[0] if len(args) == 1 else functools.reduce(operator.or_, args)), optional
-    return tp, False
-
-
-def _is_options(tp: Any) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def _scalar(tp: Any, text: str, where: str) -> Any:
-    if tp is bool:
-        lowered = text.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise FastpruneError(f"{where}: expected true or false, got {text!r}")
-    if get_origin(tp) is Literal:
-        if text not in get_args(tp):
-            raise FastpruneError(f"{where}: {text!r} is not one of {', '.join(map(str, get_args(tp)))}")
-        return text
-    if get_origin(tp) in (typing.Union, types.UnionType):  # e.g. int | str: the first that parses
-        for member in get_args(tp):
-            try:
-                return _scalar(member, text, where)
-            except FastpruneError:
-                continue
-        raise FastpruneError(f"{where}: cannot read {text!r}")
-    try:
-        return tp(text)
-    except (TypeError, ValueError):
-        raise FastpruneError(f"{where}: expected {getattr(tp, '__name__', tp)}, got {text!r}") from None
-
-
-def parse_text(tp: Any, text: str, where: str) -> Any:
-    """A command-line string as a value of type ``tp`` (lists comma-separated, dicts ``k=v,...``)."""
-    tp, _ = _strip_optional(tp)
-    origin = get_origin(tp)
-    if origin in (list, tuple):
-        (item, *rest) = get_args(tp)
-        try:
-            values = [_scalar(item, x.strip(), where) for x in text.split(",") if x.strip()]
-        except FastpruneError:
-            values = []
-        if not values:
-            kinds = {int: "integers", float: "numbers"}.get(item, "values")
-            raise FastpruneError(f"{where}: expected a comma-separated list of {kinds}, got {text!r}")
-        return tuple(values) if origin is tuple else values
-    if origin is dict:
-        _, value_tp = get_args(tp)
-        out = {}
-        for part in (x.strip() for x in text.split(",") if x.strip()):
-            key, sep, value = part.rpartition("=")
-            if not sep or not key:
-                raise FastpruneError(f"{where}: expected KEY=VALUE pairs, got {part!r}")
-            out[key.strip()] = _scalar(value_tp, value.strip(), where)
-        return out
-    return _scalar(tp, text, where)
-
-
-def check_value(tp: Any, value: Any, where: str) -> Any:
-    """A YAML / Python value checked against ``tp`` and normalised (int -> float, list -> tuple, str -> Path);
-    ``Any``: taken as given (the owner validates it)."""
-    if tp is Any:
-        return value
-    inner, optional = _strip_optional(tp)
-    if value is None:
-        if optional:
-            return None
-        raise FastpruneError(f"{where} must not be empty")
-    origin = get_origin(inner)
-    if origin in (typing.Union, types.UnionType):
-        for member in get_args(inner):
-            try:
-                return check_value(member, value, where)
-            except FastpruneError:
-                continue
-        raise FastpruneError(f"{where}: {value!r} is not a valid value")
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise FastpruneError(f"{where} must be a list, got {value!r}")
-        item = get_args(inner)[0]
-        values = [check_value(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(values) if origin is tuple else values
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise FastpruneError(f"{where} must be a mapping, got {value!r}")
-        key_tp, value_tp = get_args(inner)
-        return {check_value(key_tp, k, f"{where} key"): check_value(value_tp, v, f"{where}.{k}")
-                for k, v in value.items()}
-    if origin is Literal:
-        if value not in get_args(inner):
-            raise FastpruneError(f"{where}: {value!r} is not one of {', '.join(map(str, get_args(inner)))}")
-        return value
-    if inner is bool:
-        if not isinstance(value, bool):
-            raise FastpruneError(f"{where} must be true or false, got {value!r}")
-        return value
-    if inner is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise FastpruneError(f"{where} must be an integer, got {value!r}")
-        return value
-    if inner is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise FastpruneError(f"{where} must be a number, got {value!r}")
-        return float(value)
-    if inner is str:
-        if not isinstance(value, str):
-            raise FastpruneError(f"{where} must be a string, got {value!r}")
-        return value
-    if inner is Path:
-        if not isinstance(value, (str, Path)):
-            raise FastpruneError(f"{where} must be a path, got {value!r}")
-        return Path(value)
-    if _is_options(inner):
-        return value if isinstance(value, inner) else options_from_mapping(inner, value, where)
-    return value
-
-
 def _flag(name: str, prefix: str) -> str:
     return "--" + (prefix + name).replace("_", "-")
 
@@ -227,8 +105,8 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
     for f, tp, spec in option_fields(cls):
         if not spec.cli or f.name in exclude:
             continue
-        inner, _ = _strip_optional(tp)
-        if _is_options(inner):
+        inner, _ = strip_optional(tp)
+        if is_options(inner):
             add_options(parser, inner, prefix=prefix if spec.flatten else f"{prefix}{f.name}_")
             continue
         target = parser
@@ -248,7 +126,7 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
             if spec.nargs:
                 item = get_args(inner)[0]
                 kwargs.update(nargs=spec.nargs, type=_argparse_type(spec.parse or (
-                    lambda text, item=item, where=where: _scalar(item, text, where)), where))
+                    lambda text, item=item, where=where: scalar(item, text, where)), where))
             else:
                 kwargs["type"] = _argparse_type(convert, where)
             if default is not MISSING:
@@ -268,7 +146,7 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, prefix: str = "",
         elif spec.append:
             item = get_args(inner)[0]
             kwargs.update(action="append", default=default, type=_argparse_type(spec.parse or (
-                lambda text, item=item, where=where: _scalar(item, text, where)), where))
+                lambda text, item=item, where=where: scalar(item, text, where)), where))
         else:
             if default is MISSING:
                 kwargs["required"] = True
@@ -297,10 +175,10 @@ def options_from_args(cls: type, args: argparse.Namespace, *, prefix: str = "", 
     """Build ``cls`` from a parsed namespace; fields not on the command line keep their defaults."""
     kwargs: dict[str, Any] = {}
     for f, tp, spec in option_fields(cls):
-        inner, _ = _strip_optional(tp)
+        inner, _ = strip_optional(tp)
         if f.name in overrides:
             kwargs[f.name] = overrides[f.name]
-        elif _is_options(inner) and spec.cli:
+        elif is_options(inner) and spec.cli:
             kwargs[f.name] = options_from_args(inner, args, prefix=prefix if spec.flatten else f"{prefix}{f.name}_")
         elif spec.cli and hasattr(args, prefix + f.name):
             value = getattr(args, prefix + f.name)
@@ -313,7 +191,7 @@ def yaml_fields(cls: type) -> list[str]:
     keys: list[str] = []
     for f, tp, spec in option_fields(cls):
         if spec.yaml and spec.flatten:
-            keys += yaml_fields(_strip_optional(tp)[0])
+            keys += yaml_fields(strip_optional(tp)[0])
         elif spec.yaml:
             keys.append(f.name)
     return keys
@@ -335,7 +213,7 @@ def options_from_mapping(cls: type, data: Any, where: str = "", **overrides: Any
     hints = _hints(cls)
     for f, tp, spec in option_fields(cls):
         if spec.flatten and f.name not in kwargs:
-            inner = _strip_optional(tp)[0]
+            inner = strip_optional(tp)[0]
             own = set(yaml_fields(inner))
             kwargs[f.name] = options_from_mapping(inner, {k: v for k, v in data.items() if k in own}, where)
     for key, value in data.items():
@@ -397,7 +275,7 @@ def as_namespace(obj: Any) -> argparse.Namespace:
 def _fill_namespace(ns: argparse.Namespace, obj: Any, prefix: str) -> None:
     for f, tp, spec in option_fields(type(obj)):
         value = getattr(obj, f.name)
-        if _is_options(_strip_optional(tp)[0]) and value is not None:
+        if is_options(strip_optional(tp)[0]) and value is not None:
             _fill_namespace(ns, value, prefix if spec.flatten else f"{prefix}{f.name}_")
         else:
             setattr(ns, prefix + f.name, value)
@@ -432,8 +310,8 @@ def options_to_argv(obj: Any, *, prefix: str = "") -> list[str]:
         if not spec.cli:
             continue
         value = getattr(obj, f.name)
-        inner, _ = _strip_optional(tp)
-        if _is_options(inner):
+        inner, _ = strip_optional(tp)
+        if is_options(inner):
             flags += options_to_argv(value, prefix=prefix if spec.flatten else f"{prefix}{f.name}_")
             continue
         if spec.positional:
