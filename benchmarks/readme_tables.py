@@ -1,8 +1,11 @@
 """The README's measured-numbers tables, produced from the result JSONs in benchmarks/results/.
 
-    python benchmarks/readme_tables.py                     # print the generated block
-    python benchmarks/readme_tables.py --write README.md   # replace the block between the markers
+    python benchmarks/readme_tables.py                     # print the generated blocks
+    python benchmarks/readme_tables.py --write README.md   # replace the blocks between their markers
     python benchmarks/readme_tables.py --check README.md   # exit 1 if the README disagrees with the JSONs
+
+Two blocks: speed (from benchmarks/results/) and the quality study (from the committed study's report.json,
+docs/results/study-smollm2/).
 
 Every ratio is quoted with its 95% interval and n where the JSON has samples; a ratio the JSON flags
 unreliable carries a ``!`` and its reason is listed under the table. Kernel microbenchmarks record medians
@@ -13,11 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 BEGIN, END = "<!-- measured:begin (benchmarks/readme_tables.py) -->", "<!-- measured:end -->"
-RESULTS = Path(__file__).resolve().parent / "results"
+STUDY_BEGIN, STUDY_END = "<!-- study:begin (benchmarks/readme_tables.py) -->", "<!-- study:end -->"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+STUDY = ROOT / "docs" / "results" / "study-smollm2" / "report.json"
 
 
 STALE: list[str] = []  # files found without provenance, filled by render()
@@ -214,34 +221,104 @@ def render(results: Path = RESULTS) -> str:
     return "\n".join([BEGIN, *lines, END])
 
 
-def replace_block(readme: str, block: str) -> str:
-    if BEGIN not in readme or END not in readme:
-        raise SystemExit(f"README has no {BEGIN} ... {END} block to replace")
-    head, rest = readme.split(BEGIN, 1)
-    return head + block + rest.split(END, 1)[1]
+def _interval(value: float, ci, digits: int = 3) -> str:
+    if ci is None or any(x is None or not math.isfinite(x) for x in ci):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def _retention(c: dict) -> str:
+    lo, hi = c["retention_ci95"]
+    if not math.isfinite(c["retention"]):
+        return "n/a"
+    high = "inf" if math.isinf(hi) else f"{100 * hi:.0f}"
+    return f"{100 * c['retention']:.0f}% [{100 * lo:.0f}, {high}]"
+
+
+def render_study(path: Path = STUDY) -> str:
+    """The study's scores and every model-vs-base difference, from its report.json."""
+    rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    if not path.is_file():
+        return "\n".join([STUDY_BEGIN, f"_no study committed: {rel} is absent_", STUDY_END])
+    doc = json.loads(path.read_text())
+    base = doc["scores"]["base"]
+    tasks = [t for t in base if t in doc["primaries"]]
+    models = list(doc["comparisons"])
+    commits = sorted({(p.get("commit") or "?")[:8] + ("+dirty" if p.get("dirty") else "")
+                      for p in doc["measured_at"].values()})
+    threads = sorted({p.get("threads") for p in doc["measured_at"].values()} - {None})
+    lines = [f"From [`{rel.parent}/report.md`]({rel.parent}/report.md) (numbers: `{rel}`), measured at "
+             f"{', '.join(commits)} with {'/'.join(map(str, threads))} threads; the {len(doc['steps'])} steps took "
+             f"{doc['total_seconds'] / 60:.0f} min on this 2-core VM. Each cell: the model's score minus the "
+             "base's on the same items, its paired 95% interval, then the share of the base score kept with "
+             "its paired interval; **bold** = resolved at 95% (exact McNemar for accuracies, paired "
+             "permutation otherwise), plain = this n cannot tell it from noise.", "",
+             "| model | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+    cells = []
+    for task in tasks:
+        metric = doc["primaries"][task]["metric"]
+        entry = base[task]
+        chance = entry.get("chance", {}).get(metric)
+        cells.append(f"{metric} {_interval(entry[metric], entry.get('ci95', {}).get(metric))}, n={entry['n']}"
+                     + ("" if chance is None else f", chance {100 * chance:.0f}%"))
+    lines.append("| base | " + " | ".join(cells) + " |")
+    resolved, total, floors = [], 0, {t: [] for t in tasks}
+    for model in models:
+        row = []
+        for task in tasks:
+            c = doc["comparisons"][model].get(task)
+            if c is None:
+                row.append("-")
+                continue
+            total += 1
+            floors[task].append(c["min_resolvable_difference"])
+            text = (f"{c['difference']:+.3f} [{c['difference_ci95'][0]:+.3f}, {c['difference_ci95'][1]:+.3f}], "
+                    f"kept {_retention(c)}")
+            if c["resolved"]:
+                resolved.append(f"{model} on {task}")
+                text = f"**{text}**"
+            row.append(text)
+        lines.append(f"| {model} | " + " | ".join(row) + " |")
+    floor_text = ", ".join(f"{t} {min(v):.3f}-{max(v):.3f}" for t, v in floors.items() if v)
+    lines += ["", f"Resolved at 95%: {len(resolved)} of {total} differences. The smallest difference each "
+              f"comparison could resolve at its n and observed discordance: {floor_text}."]
+    return "\n".join([STUDY_BEGIN, *lines, STUDY_END])
+
+
+def replace_block(readme: str, block: str, begin: str = BEGIN, end: str = END) -> str:
+    if begin not in readme or end not in readme:
+        raise SystemExit(f"README has no {begin} ... {end} block to replace")
+    head, rest = readme.split(begin, 1)
+    return head + block + rest.split(end, 1)[1]
+
+
+def replace_blocks(readme: str, results: Path = RESULTS, study: Path = STUDY) -> str:
+    readme = replace_block(readme, render(results))
+    return replace_block(readme, render_study(study), STUDY_BEGIN, STUDY_END)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--study", type=Path, default=STUDY, help="the study's report.json")
     ap.add_argument("--write", type=Path, help="README to update in place")
     ap.add_argument("--check", type=Path, help="README to compare; exit 1 when it disagrees")
     args = ap.parse_args(argv)
-    block = render(args.results)
     if args.check:
         current = args.check.read_text()
-        if replace_block(current, block) != current:
-            print(f"{args.check} disagrees with {args.results}: run benchmarks/readme_tables.py --write",
-                  file=sys.stderr)
+        if replace_blocks(current, args.results, args.study) != current:
+            print(f"{args.check} disagrees with {args.results} or {args.study}: run "
+                  "benchmarks/readme_tables.py --write", file=sys.stderr)
             return 1
         return 0
     if args.write:
-        text = replace_block(args.write.read_text(), block)
+        text = replace_blocks(args.write.read_text(), args.results, args.study)
         tmp = args.write.with_suffix(".tmp")
         tmp.write_text(text)
         tmp.replace(args.write)
         return 0
-    print(block)
+    print(render(args.results))
+    print(render_study(args.study))
     return 0
 
 

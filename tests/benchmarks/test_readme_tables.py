@@ -20,8 +20,8 @@ def _module():
 def test_readme_agrees_with_the_result_jsons():
     tables = _module()
     readme = (ROOT / "README.md").read_text()
-    assert tables.replace_block(readme, tables.render(tables.RESULTS)) == readme, (
-        "README's measured block is stale: run python benchmarks/readme_tables.py --write README.md")
+    assert tables.replace_blocks(readme) == readme, (
+        "README's measured or study block is stale: run python benchmarks/readme_tables.py --write README.md")
 
 
 def test_depth_table_from_a_real_bench_run_flags_and_numbers(tmp_path):
@@ -52,17 +52,45 @@ def test_depth_table_from_a_real_bench_run_flags_and_numbers(tmp_path):
 def test_write_and_check(tmp_path):
     tables = _module()
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{tables.BEGIN}\nold\n{tables.END}\noutro\n")
+    readme.write_text(f"intro\n{tables.BEGIN}\nold\n{tables.END}\n{tables.STUDY_BEGIN}\nold\n{tables.STUDY_END}\noutro\n")
     results = tmp_path / "results"
     results.mkdir()
-    assert tables.main(["--results", str(results), "--check", str(readme)]) == 1
-    assert tables.main(["--results", str(results), "--write", str(readme)]) == 0
-    assert tables.main(["--results", str(results), "--check", str(readme)]) == 0
+    paths = ["--results", str(results), "--study", str(tmp_path / "absent.json")]
+    assert tables.main([*paths, "--check", str(readme)]) == 1
+    assert tables.main([*paths, "--write", str(readme)]) == 0
+    assert tables.main([*paths, "--check", str(readme)]) == 0
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert "_no study committed: " in text
     readme.write_text("no markers")
     with pytest.raises(SystemExit, match="no <!-- measured:begin"):
         tables.main(["--results", str(results), "--write", str(readme)])
+
+
+def test_study_block_from_a_real_report(tmp_path, monkeypatch):
+    from fastprune.pipeline.config import RunConfig, config_to_dict
+    from fastprune.pipeline.manifest import Manifest
+    from fastprune.pipeline.report import write_report
+    from tests.pipeline.synthetic_study import synthetic_study
+
+    steps = synthetic_study(tmp_path, monkeypatch)
+    config = RunConfig(stages=["evaluate"])
+    manifest = Manifest(tmp_path, config_to_dict(config))
+    for step in steps:
+        manifest.start(step.name, step.stage, {})
+        manifest.finish(step.name, [step.output], 90.0)
+    write_report(tmp_path, config, steps, manifest)
+    block = _module().render_study(tmp_path / "report.json").splitlines()
+    assert block[0].startswith("<!-- study:begin") and block[-1] == "<!-- study:end -->"
+    assert "the 2 steps took 3 min" in block[1]
+    assert block[3:6] == ["| model | arith | piqa |", "|---|---|---|",
+                          "| base | acc 0.750 [0.551, 0.880], n=24, chance 50% | acc 0.800 [0.739, 0.850], "
+                          "n=200, chance 50% |"]
+    row = block[6]
+    # arith: 2 of 24 lost is noise (plain); piqa: 60 of 200 lost is resolved (bold); 0.5/0.8 kept = 62%
+    assert row.startswith("| pruned-r10 | -0.083 [") and "**-0.300 [" in row and ", kept 62% [" in row
+    assert row.split(" | ")[1].startswith("-0.083") and not row.split(" | ")[1].startswith("**")
+    assert "Resolved at 95%: 1 of 2 differences." in block[-2]
 
 
 def test_measured_peers_are_quoted_with_interval_and_skipped_ones_with_the_reason(tmp_path):

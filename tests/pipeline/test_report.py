@@ -2,44 +2,16 @@
 
 import pytest
 
-import fastprune.evaluate.runner as eval_runner
-from fastprune.evaluate.runner import run_eval
-from fastprune.evaluate.task import ItemMetric, TaskResult
 from fastprune.pipeline.config import RunConfig, config_to_dict
 from fastprune.pipeline.manifest import Manifest
 from fastprune.pipeline.report import collect_comparisons, write_report
 from fastprune.pipeline.steps import Step
-
-
-class FixedTask:
-    """A task whose per-item correctness is given, so the verdict the report must print is known."""
-
-    def __init__(self, name, correct):
-        self.name, self.correct = name, correct
-
-    def run(self, lm, limit, seed):
-        samples = [{"id": str(i), "prompt": f"item {i}", "correct": bool(c)} for i, c in enumerate(self.correct)]
-        return TaskResult({"acc": sum(self.correct) / len(self.correct)}, len(samples), samples, primary="acc",
-                          item_metrics={"acc": ItemMetric("correct")}, chance={"acc": 0.5})
-
-
-def _eval(out, tasks):
-    run_eval(["m"], tasks, out, loader=lambda spec: None, progress=False, log=lambda *a, **k: None)
-    return out / "scores.json"
+from tests.pipeline.synthetic_study import synthetic_study
 
 
 @pytest.fixture
 def study(tmp_path, monkeypatch):
-    monkeypatch.setattr(eval_runner, "EvalModel", lambda loaded, **kw: None)
-    small_base = [1] * 18 + [0] * 6  # n=24: two lost items is noise
-    small_pruned = [0, 0] + small_base[2:]
-    big_base = [1] * 160 + [0] * 40  # n=200: 60 lost items is not
-    big_pruned = [0] * 60 + big_base[60:]
-    steps = []
-    for label, small, big in (("base", small_base, big_base), ("pruned-r10", small_pruned, big_pruned)):
-        out = _eval(tmp_path / "evaluate" / label, [FixedTask("arith", small), FixedTask("piqa", big)])
-        steps.append(Step(f"evaluate/{label}", "evaluate", [], out, label=label))
-    return tmp_path, steps
+    return tmp_path, synthetic_study(tmp_path, monkeypatch)
 
 
 def test_not_resolved_wording_appears_exactly_when_it_should(study):
@@ -60,6 +32,33 @@ def test_not_resolved_wording_appears_exactly_when_it_should(study):
     assert arith_scores.startswith("| arith (n=24) | acc (chance 50%) | 0.750 [0.551, 0.880] | 0.667 [")
     assert " (89% [" in arith_scores  # 16/18 kept, with its paired interval
     assert (run_dir / "contrast.png").is_file() and "![contrast](contrast.png)" in report
+
+
+def test_report_json_holds_every_number_the_markdown_shows(study):
+    import json
+
+    run_dir, steps = study
+    config = RunConfig(stages=["evaluate"])
+    manifest = Manifest(run_dir, config_to_dict(config))
+    for step, seconds in zip(steps, (61.5, 58.5), strict=True):
+        manifest.start(step.name, step.stage, {})
+        manifest.finish(step.name, [step.output], seconds)
+    report = write_report(run_dir, config, steps, manifest).read_text()
+    doc = json.loads((run_dir / "report.json").read_text())
+    piqa = doc["comparisons"]["pruned-r10"]["piqa"]
+    assert piqa["resolved"] and not doc["comparisons"]["pruned-r10"]["arith"]["resolved"]
+    assert (piqa["lost"], piqa["gained"], piqa["n"]) == (60, 0, 200)
+    row = next(line for line in report.splitlines() if line.startswith("| pruned-r10 | piqa |"))
+    assert f"| {piqa['p_value']:.3g} |" in row and f"{piqa['difference']:+.3f}" in row
+    assert doc["scores"]["base"]["piqa"]["acc"] == 0.8 and doc["primaries"]["piqa"] == {
+        "metric": "acc", "higher_is_better": True}
+    assert doc["total_seconds"] == 120.0 and "| total (steps done) | | 120 (2.0 min) |" in report
+    assert set(doc["steps"]) == {"evaluate/base", "evaluate/pruned-r10"}
+    assert set(doc["steps"]["evaluate/base"]["code"]) == {"commit", "dirty"}  # the code each step ran
+    # where each number came from: each evaluation's own provenance, and the code that rendered it
+    assert set(doc["measured_at"]) == {"base", "pruned-r10"}
+    assert {"commit", "dirty", "threads", "versions"} <= set(doc["measured_at"]["base"])
+    assert "commit" in doc["rendered_by"] and "rendered at " in report
 
 
 def test_all_resolved_has_no_hedge(study):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from fastprune.errors import FastpruneError
+from fastprune.provenance import code_version
 from fastprune.utils_io import atomic_write_json, sha256_file
 
 
@@ -58,7 +59,7 @@ class Manifest:
         ``fastprune`` arguments that run the same step by hand (for people; not read back)."""
         step = self.steps.setdefault(name, {})
         step.update({"stage": stage, "status": "running", "options": options, "command": command,
-                     "started": time.time()})
+                     "code": code_version(), "started": time.time()})
         step.setdefault("attempts", 0)
         step["attempts"] += 1
         self.save()

@@ -23,8 +23,9 @@ from fastprune.evaluate import (
 from fastprune.importance.schema import FIGURES, REDUNDANT, get_metric
 from fastprune.pipeline.config import RunConfig
 from fastprune.pipeline.manifest import Manifest
+from fastprune.pipeline.report_document import report_document
 from fastprune.pipeline.steps import Step
-from fastprune.utils_io import atomic_write_text
+from fastprune.utils_io import atomic_write_json, atomic_write_text
 
 UNBOUNDED_BAR = 300.0  # % kept: where the contrast plot cuts error bars with no upper bound
 
@@ -308,8 +309,8 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
     if prune_lines:
         lines += ["## Pruned layers", "", *prune_lines, ""]
     scores, primaries = collect_scores(steps)
+    comparisons, notes = collect_comparisons(steps) if scores else ({}, [])
     if scores:
-        comparisons, notes = collect_comparisons(steps)
         table, kept = scores_table(scores, primaries, comparisons)
         lines += ["## Scores", "", "Primary metric per task with its 95% interval in square brackets (Wilson for "
                   "accuracies, bootstrap over items or perplexity windows otherwise); in parentheses the share "
@@ -320,10 +321,28 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
             lines += ["![contrast](contrast.png)", ""]
     if "bench" in config.stages:
         lines += ["## Speed", "", *_bench_section(run_dir), ""]
-    lines += ["## What ran", "", "| step | status | seconds |", "|---|---|---|"]
+    document = report_document(run_dir, config, steps, manifest, scores, primaries, comparisons, notes)
+    lines += ["## What ran", "", _provenance_line(document), "", "| step | status | seconds |", "|---|---|---|"]
     for step in steps:
         rec = manifest.steps.get(step.name, {})
         lines.append(f"| {step.name} | {rec.get('status', 'pending')} | {rec.get('seconds', '')} |")
+    total = document["total_seconds"]
+    lines.append(f"| total (steps done) | | {total:.0f} ({total / 60:.1f} min) |")
+    # report.json first: a report.md on disk always has the document it was rendered from beside it
+    atomic_write_json(run_dir / "report.json", document)
     path = run_dir / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def _provenance_line(document: dict) -> str:
+    """The code versions the numbers were measured at and the one that rendered them, in one sentence."""
+    def version(p: dict) -> str:
+        commit = p.get("commit")
+        return "an unknown commit" if commit is None else commit[:10] + (" (dirty)" if p.get("dirty") else "")
+
+    measured = sorted({version(p) for p in document["measured_at"].values()})
+    rendered = document["rendered_by"]
+    text = (f"Measured at {', '.join(measured)}; " if measured else "") + f"rendered at {version(rendered)}"
+    return (text + f" on {rendered.get('cpu_model')} ({rendered.get('cpu_count')} cores). Every number above is "
+            "in `report.json`, with each result file's own provenance.")
