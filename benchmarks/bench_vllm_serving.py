@@ -46,7 +46,7 @@ def main() -> None:
     settings = ServingSettings(
         models=["smollm2-135m", pruned_checkpoint(args.work, args.drop)],
         concurrencies=[int(c) for c in args.concurrency.split(",")], mix=parse_mix(args.mix),
-        requests=args.requests, rounds=args.rounds, warmup=2, out=str(args.work / "serving"))
+        requests=args.requests, rounds=args.rounds, warmup=2, seed=0, out=str(args.work / "serving"))
     options = ServerOptions(python=args.vllm_python, max_model_len=max(p + n for p, n in settings.mix))
     run_serving_bench(settings, options)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,8 @@ def test_mix_and_requests_are_fixed_by_the_seed():
     assert parse_mix("128:32, 512:64") == [(128, 32), (512, 64)]
     with pytest.raises(FastpruneError, match="--mix"):
         parse_mix("128")
-    s = ServingSettings(models=["m"], mix=[(5, 2), (9, 3)])
+    s = ServingSettings(models=["m"], concurrencies=[1], mix=[(5, 2), (9, 3)], requests=4, rounds=1, warmup=0,
+                        seed=0, out=None)
     a, b = request_set(s, 4, 50, {7}, 0), request_set(s, 4, 50, {7}, 0)
     assert [len(r.prompt_ids) for r in a] == [5, 9, 5, 9] and [r.sampling.max_new_tokens for r in a] == [2, 3, 2, 3]
     assert [r.prompt_ids for r in a] == [r.prompt_ids for r in b] and all(7 not in r.prompt_ids for r in a)

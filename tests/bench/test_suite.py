@@ -2,15 +2,17 @@ import json
 
 import pytest
 
-from fastprune.bench.suite import BenchSettings, run_bench
+from fastprune.bench.options import BenchOptions
+from fastprune.bench.suite import run_bench
 from fastprune.cli import main
 from fastprune.errors import FastpruneError
+from fastprune.models.options import ModelOptions
 
 
 def test_bench_with_in_memory_pruned_variants(tmp_path):
-    settings = BenchSettings(models=["tiny:qwen3:6"], batch_sizes=[1, 2], prompt_len=8, new_tokens=3,
-                             drop_layers=[2], warmup=0, repeats=1, compare_hf=True, device="cpu",
-                             out=str(tmp_path))
+    settings = BenchOptions(models=["tiny:qwen3:6"], batch_sizes=[1, 2], prompt_len=8, new_tokens=3,
+                            drop_layers=[2], warmup=0, repeats=1, compare_hf=True, load=ModelOptions(device="cpu"),
+                            out=str(tmp_path))
     doc = run_bench(settings)
     rows = doc["rows"]
     assert {(r["num_layers"], r["backend"], r["batch_size"]) for r in rows} == {
@@ -59,8 +61,8 @@ def test_rounds_pool_samples_from_every_round_in_first_seen_order(tmp_path, caps
         return real_one_sample(fn, point, device)
 
     monkeypatch.setattr(suite, "one_sample", spy)
-    settings = BenchSettings(models=["tiny:llama:4"], batch_sizes=[1], prompt_len=4, new_tokens=3,
-                             drop_layers=[1], warmup=0, repeats=2, rounds=3, device="cpu", out=str(tmp_path))
+    settings = BenchOptions(models=["tiny:llama:4"], batch_sizes=[1], prompt_len=4, new_tokens=3, drop_layers=[1],
+                            warmup=0, repeats=2, rounds=3, load=ModelOptions(device="cpu"), out=str(tmp_path))
     doc = run_bench(settings)
     rows = doc["rows"]
     assert [r["num_layers"] for r in rows] == [4, 3]
@@ -81,15 +83,16 @@ def test_rounds_pool_samples_from_every_round_in_first_seen_order(tmp_path, caps
         ({"rounds": 0}, "rounds >= 1"),
         ({"new_tokens": 1}, "new-tokens >= 2"),
         ({"batch_sizes": [0]}, "batch sizes >= 1"),
-        ({"engine": False}, "nothing to measure"),
+        ({"no_engine": True}, "nothing to measure"),
         ({"drop_layers": [5]}, "has only 6 layers"),
+        ({"drop_layers": [-1]}, "--drop-layers: expected non-negative"),
         ({"compare_hf": True, "hf_variants": ["turbo"]}, "choose from dynamic, static, compile"),
         ({"max_cv": 0}, "max-cv > 0"),
     ],
 )
-def test_bad_settings(kwargs, message):
-    settings = BenchSettings(models=["tiny:llama:6"], device="cpu", warmup=0, repeats=1, prompt_len=4,
-                             **{"batch_sizes": [1], "new_tokens": 2, **kwargs})
+def test_bad_settings(kwargs, message, tmp_path):
+    settings = BenchOptions(models=["tiny:llama:6"], out=str(tmp_path / "b"), load=ModelOptions(device="cpu"),
+                            warmup=0, repeats=1, prompt_len=4, **{"batch_sizes": [1], "new_tokens": 2, **kwargs})
     with pytest.raises(FastpruneError, match=message):
         run_bench(settings)
 
@@ -106,9 +109,9 @@ def test_a_baseline_that_fails_to_compile_is_reported_not_fatal(tmp_path, monkey
         raise RuntimeError("no C++ compiler here")
 
     monkeypatch.setattr(torch, "compile", no_compiler)
-    settings = BenchSettings(models=["tiny:llama:3"], batch_sizes=[1], prompt_len=4, new_tokens=2, warmup=0,
-                             repeats=2, compare_hf=True, hf_variants=["static", "compile"], device="cpu",
-                             out=str(tmp_path))
+    settings = BenchOptions(models=["tiny:llama:3"], batch_sizes=[1], prompt_len=4, new_tokens=2, warmup=0,
+                            repeats=2, compare_hf=True, hf_variants=["static", "compile"],
+                            load=ModelOptions(device="cpu"), out=str(tmp_path))
     doc = run_bench(settings)
     assert [r["backend"] for r in doc["rows"]] == ["engine", "hf-static"]
     assert doc["failed"] == ["tiny:llama:3 | hf-compile | batch 1: RuntimeError: no C++ compiler here"]

@@ -25,12 +25,14 @@ def test_readme_agrees_with_the_result_jsons():
 
 
 def test_depth_table_from_a_real_bench_run_flags_and_numbers(tmp_path):
-    from fastprune.bench.suite import BenchSettings, run_bench
+    from fastprune.bench.options import BenchOptions
+    from fastprune.bench.suite import run_bench
+    from fastprune.models.options import ModelOptions
 
     (tmp_path / "decode_ops-cpu.json").write_text(json.dumps({"benchmark": "decode_ops"}))  # no provenance
     out = tmp_path / "bench-cpu-smollm2"
-    run_bench(BenchSettings(models=["tiny:llama:4"], batch_sizes=[1], prompt_len=4, new_tokens=3, drop_layers=[1],
-                            warmup=0, repeats=1, device="cpu", out=str(out)))
+    run_bench(BenchOptions(models=["tiny:llama:4"], batch_sizes=[1], prompt_len=4, new_tokens=3, drop_layers=[1],
+                           warmup=0, repeats=1, load=ModelOptions(device="cpu"), out=str(out)))
     tables = _module()
     block = tables.render(tmp_path)
     assert block.startswith(tables.BEGIN) and block.endswith(tables.END)

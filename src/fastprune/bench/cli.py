@@ -8,14 +8,6 @@ from fastprune.bench.options import BenchOptions
 from fastprune.options import add_options, options_from_args
 
 
-def _non_negative(values: list[int], flag: str) -> list[int]:
-    from fastprune.errors import FastpruneError
-
-    if any(v < 0 for v in values):
-        raise FastpruneError(f"{flag}: expected non-negative integers, got {values}")
-    return values
-
-
 def run(args: argparse.Namespace) -> int:
     return execute(options_from_args(BenchOptions, args))
 
@@ -24,28 +16,9 @@ def execute(o: BenchOptions) -> int:
     """The bench stage on ``o`` (``fastprune.bench.run``): bench.json and speedup.png in ``o.out``."""
     if o.engine.engine == "vllm":
         return run_serving(o)
-    from fastprune.bench.suite import BenchSettings, run_bench
+    from fastprune.bench.suite import run_bench
 
-    settings = BenchSettings(
-        models=o.models,
-        batch_sizes=_non_negative(o.batch_sizes, "--batch-sizes"),
-        prompt_len=o.prompt_len,
-        new_tokens=o.new_tokens,
-        drop_layers=_non_negative(o.drop_layers, "--drop-layers"),
-        warmup=o.warmup,
-        repeats=o.repeats,
-        rounds=o.rounds,
-        compare_hf=o.compare_hf,
-        hf_variants=list(o.hf_variants),
-        max_interval_width=o.max_interval_width,
-        max_cv=o.max_cv,
-        engine=not o.no_engine,
-        dtype=o.load.dtype,
-        device=o.load.device,
-        seed=o.load.seed,
-        out=o.out,
-    )
-    run_bench(settings)
+    run_bench(o)
     return 0
 
 
@@ -61,10 +34,8 @@ def run_serving(o: BenchOptions) -> int:
     if o.engine.vllm_url and len(o.models) > 1:
         raise FastpruneError("--vllm-url serves one model; a base-vs-pruned comparison needs --vllm-python")
     settings = ServingSettings(
-        models=o.models, concurrencies=_non_negative(o.concurrency, "--concurrency"),
-        mix=parse_mix(o.mix or f"{o.prompt_len}:{o.new_tokens}"), requests=o.serving_requests,
-        rounds=o.rounds, warmup=o.warmup, seed=o.load.seed, out=o.out)
-    settings.validate()
+        models=o.models, concurrencies=o.concurrency, mix=parse_mix(o.mix or f"{o.prompt_len}:{o.new_tokens}"),
+        requests=o.serving_requests, rounds=o.rounds, warmup=o.warmup, seed=o.load.seed, out=o.out)
     run_serving_bench(settings, server_options(as_namespace(o), max(p + n for p, n in settings.mix)))
     return 0
 

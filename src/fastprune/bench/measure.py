@@ -22,13 +22,24 @@ class BenchPoint:
     new_tokens: int
 
 
-def random_prompts(point: BenchPoint, vocab_size: int, seed: int, avoid: set[int]) -> torch.Tensor:
-    """``[batch, prompt_len]`` token ids drawn uniformly, skipping special ids (EOS, pad...)."""
-    gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, vocab_size, (point.batch_size, point.prompt_len), generator=gen)
+def special_ids(tokenizer) -> set[int]:
+    """The ids a timed random prompt must not contain (EOS, pad, BOS): one would end or reshape the run."""
+    if tokenizer is None:
+        return set()
+    return {int(t) for t in (tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id) if t is not None}
+
+
+def random_ids(shape: tuple[int, ...], vocab_size: int, generator: torch.Generator, avoid: set[int]) -> torch.Tensor:
+    """Token ids drawn uniformly from ``generator``, each id in ``avoid`` moved to its successor."""
+    ids = torch.randint(0, vocab_size, shape, generator=generator)
     for token in avoid:
         ids[ids == token] = (token + 1) % vocab_size
     return ids
+
+
+def random_prompts(point: BenchPoint, vocab_size: int, seed: int, avoid: set[int]) -> torch.Tensor:
+    """``[batch, prompt_len]`` token ids drawn uniformly, skipping special ids (EOS, pad...)."""
+    return random_ids((point.batch_size, point.prompt_len), vocab_size, torch.Generator().manual_seed(seed), avoid)
 
 
 HF_VARIANTS = ("dynamic", "static", "compile")

@@ -14,10 +14,11 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fastprune.bench.ideal import ideals
+from fastprune.bench.measure import random_ids, special_ids
 from fastprune.bench.serving_stats import describe, speedups, summarize_point
 from fastprune.engines import GenerationRequest, SamplingParams
 from fastprune.engines.openai_client import CompletionsClient, completion_payload
@@ -31,14 +32,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ServingSettings:
+    """The serving grid as measured (the mix parsed); built from ``BenchOptions``, whose defaults are the
+    only ones, by ``fastprune bench --engine vllm``."""
+
     models: list[str]
-    concurrencies: list[int] = field(default_factory=lambda: [1, 4])
-    mix: list[tuple[int, int]] = field(default_factory=lambda: [(128, 32), (512, 64)])  # (prompt, answer) tokens
-    requests: int = 16  # per concurrency and round
-    rounds: int = 1
-    warmup: int = 2
-    seed: int = 0
-    out: str | None = None
+    concurrencies: list[int]
+    mix: list[tuple[int, int]]  # (prompt, answer) tokens, cycled through
+    requests: int  # per concurrency and round
+    rounds: int
+    warmup: int
+    seed: int
+    out: str | None
 
     def validate(self) -> None:
         if not self.models:
@@ -69,9 +73,7 @@ def request_set(settings: ServingSettings, count: int, vocab: int, avoid: set[in
     out = []
     for i in range(count):
         prompt_len, answer = settings.mix[i % len(settings.mix)]
-        ids = torch.randint(0, vocab, (prompt_len,), generator=gen)
-        for token in avoid:
-            ids[ids == token] = (token + 1) % vocab
+        ids = random_ids((prompt_len,), vocab, gen, avoid)
         out.append(GenerationRequest(ids.tolist(), SamplingParams(max_new_tokens=answer, ignore_eos=True),
                                      id=str(i)))
     return out
@@ -109,12 +111,6 @@ def _loaded_info(spec: str, seed: int):
     return loaded, model_info(loaded)
 
 
-def _special_ids(tokenizer) -> set[int]:
-    if tokenizer is None:
-        return set()
-    return {int(t) for t in (tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id) if t is not None}
-
-
 def run_serving_bench(settings: ServingSettings, options: ServerOptions, progress: bool = True) -> dict:
     from fastprune.provenance import cpu_times, load_average, run_provenance, steal_share
 
@@ -139,7 +135,7 @@ def run_serving_bench(settings: ServingSettings, options: ServerOptions, progres
         entry = {"info": {k: info[k] for k in ("architecture", "num_layers", "bytes") if k in info},
                  "checkpoint": checkpoint,
                  "ideals": ideals(base_info, info, base_config, loaded.dtype)}
-        avoid = _special_ids(loaded.tokenizer)
+        avoid = special_ids(loaded.tokenizer)
         del loaded
         log = out / f"vllm-{slug(spec)}.log"
         with vllm_session(checkpoint, options, log, concurrency=1) as (_, record):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -26,70 +26,52 @@ from fastprune.bench.measure import (
     one_sample,
     random_prompts,
     shared_weight_copy,
+    special_ids,
     summarize_point,
     warm_up,
 )
-from fastprune.bench.stats import MAX_CV, MAX_INTERVAL_WIDTH
+from fastprune.bench.options import BenchOptions
 from fastprune.bench.timing import peak_memory, reset_peak_memory
 from fastprune.errors import FastpruneError
 from fastprune.models import LoadedModel, load_model, model_info, resolve_device
+from fastprune.options import options_to_mapping
 from fastprune.provenance import machine_noise, noise_snapshot, run_provenance
 from fastprune.utils_io import atomic_write_json, require_output_dir
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class BenchSettings:
-    models: list[str]
-    batch_sizes: list[int] = field(default_factory=lambda: [1, 8])
-    prompt_len: int = 128
-    new_tokens: int = 32
-    drop_layers: list[int] = field(default_factory=list)
-    warmup: int = 1
-    repeats: int = 3
-    rounds: int = 1
-    compare_hf: bool = False
-    hf_variants: list[str] = field(default_factory=lambda: ["dynamic", "static"])
-    engine: bool = True
-    max_interval_width: float = MAX_INTERVAL_WIDTH
-    max_cv: float = MAX_CV
-    dtype: str = "auto"
-    device: str = "auto"
-    seed: int = 0
-    out: str | None = None
+def check_bench_options(o: BenchOptions) -> None:
+    """Refuse a grid that cannot be measured, before any model loads."""
+    if not o.models:
+        raise FastpruneError("bench needs at least one model")
+    if o.prompt_len < 1 or o.new_tokens < 2:
+        raise FastpruneError("bench needs --prompt-len >= 1 and --new-tokens >= 2 (decode is timed as a "
+                             "difference between N and 1 new tokens)")
+    if o.repeats < 1 or o.rounds < 1 or o.warmup < 0 or not o.batch_sizes or min(o.batch_sizes) < 1:
+        raise FastpruneError("bench needs --repeats >= 1, --rounds >= 1, --warmup >= 0 and batch sizes >= 1")
+    if any(n < 0 for n in o.drop_layers):
+        raise FastpruneError(f"--drop-layers: expected non-negative integers, got {o.drop_layers}")
+    if o.no_engine and not o.compare_hf:
+        raise FastpruneError("nothing to measure: --no-engine without --compare-hf")
+    unknown = [v for v in o.hf_variants if v not in HF_VARIANTS]
+    if unknown or (o.compare_hf and not o.hf_variants):
+        raise FastpruneError(f"--hf-variants {','.join(o.hf_variants)!r}: choose from {', '.join(HF_VARIANTS)}")
+    if o.max_interval_width <= 0 or o.max_cv <= 0:
+        raise FastpruneError("bench needs --max-interval-width > 0 and --max-cv > 0")
+    from fastprune.models.checkpoint_files import check_model_spec
 
-    def validate(self) -> None:
-        if not self.models:
-            raise FastpruneError("bench needs at least one model")
-        if self.prompt_len < 1 or self.new_tokens < 2:
-            raise FastpruneError("bench needs --prompt-len >= 1 and --new-tokens >= 2 (decode is timed as a "
-                                 "difference between N and 1 new tokens)")
-        if self.repeats < 1 or self.rounds < 1 or self.warmup < 0 or not self.batch_sizes \
-                or min(self.batch_sizes) < 1:
-            raise FastpruneError("bench needs --repeats >= 1, --rounds >= 1, --warmup >= 0 and batch sizes >= 1")
-        if not (self.engine or self.compare_hf):
-            raise FastpruneError("nothing to measure: --no-engine without --compare-hf")
-        unknown = [v for v in self.hf_variants if v not in HF_VARIANTS]
-        if unknown or (self.compare_hf and not self.hf_variants):
-            raise FastpruneError(f"--hf-variants {','.join(self.hf_variants)!r}: choose from "
-                                 f"{', '.join(HF_VARIANTS)}")
-        if self.max_interval_width <= 0 or self.max_cv <= 0:
-            raise FastpruneError("bench needs --max-interval-width > 0 and --max-cv > 0")
-        from fastprune.models.checkpoint_files import check_model_spec
-
-        if self.out:
-            require_output_dir(self.out)
-
-        for spec in self.models:  # a broken second checkpoint fails now, not after the first is measured
-            check_model_spec(spec)
+    if o.out:
+        require_output_dir(o.out)
+    for spec in o.models:  # a broken second checkpoint fails now, not after the first is measured
+        check_model_spec(spec)
 
 
-def _variants(settings: BenchSettings, device) -> list[tuple[str, LoadedModel]]:
+def _variants(settings: BenchOptions, device) -> list[tuple[str, LoadedModel]]:
     """The first model, its in-memory reverse-pruned variants (weight-sharing copies), then the others."""
     from fastprune.models.surgery import prune_model
 
-    first = load_model(settings.models[0], dtype=settings.dtype, device=device, seed=settings.seed)
+    first = load_model(settings.models[0], dtype=settings.load.dtype, device=device, seed=settings.load.seed)
     total = first.adapter.num_layers
     out = [(settings.models[0], first)]
     for n in sorted(set(settings.drop_layers) - {0}):
@@ -100,14 +82,8 @@ def _variants(settings: BenchSettings, device) -> list[tuple[str, LoadedModel]]:
         prune_model(copy, list(range(total - 1 - n, total - 1)), strategy="reverse")  # n before the final one
         out.append((f"{settings.models[0]} -{n} layers", copy))
     for spec in settings.models[1:]:
-        out.append((spec, load_model(spec, dtype=settings.dtype, device=device, seed=settings.seed)))
+        out.append((spec, load_model(spec, dtype=settings.load.dtype, device=device, seed=settings.load.seed)))
     return out
-
-
-def _special_ids(tokenizer) -> set[int]:
-    if tokenizer is None:
-        return set()
-    return {int(t) for t in (tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id) if t is not None}
 
 
 def _device_name(device) -> str:
@@ -116,9 +92,9 @@ def _device_name(device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def _backends(settings: BenchSettings) -> list[str]:
+def _backends(settings: BenchOptions) -> list[str]:
     hf = [HF_BACKEND[v] for v in settings.hf_variants] if settings.compare_hf else []
-    return (["engine"] if settings.engine else []) + hf
+    return ([] if settings.no_engine else ["engine"]) + hf
 
 
 def _runner(backend: str, loaded: LoadedModel, prompts, point: BenchPoint):
@@ -128,7 +104,7 @@ def _runner(backend: str, loaded: LoadedModel, prompts, point: BenchPoint):
     return hf_generate_fn(loaded.model, prompts, variant)
 
 
-def run_bench(settings: BenchSettings) -> dict:
+def run_bench(settings: BenchOptions) -> dict:
     """Measure every (model, batch size, backend) point; return and write the result document.
 
     Each of ``rounds`` passes over the batch sizes takes ``repeats`` interleaved samples of every
@@ -137,8 +113,8 @@ def run_bench(settings: BenchSettings) -> dict:
     """
     from fastprune import __version__
 
-    settings.validate()
-    device = resolve_device(settings.device)
+    check_bench_options(settings)
+    device = resolve_device(settings.load.device)
     threads = torch.get_num_threads()
     start = noise_snapshot()
     variants = _variants(settings, device)
@@ -153,7 +129,7 @@ def run_bench(settings: BenchSettings) -> dict:
             live = []
             for (label, loaded), info in zip(variants, infos, strict=True):
                 prompts = random_prompts(point, info["vocab_size"] or loaded.model.config.vocab_size,
-                                         settings.seed, _special_ids(loaded.tokenizer))
+                                         settings.load.seed, special_ids(loaded.tokenizer))
                 for backend in _backends(settings):
                     key = (label, batch, backend)
                     entry = points.setdefault(key, {
@@ -202,12 +178,12 @@ def run_bench(settings: BenchSettings) -> dict:
         if row["backend"] == "hf-compile":
             row["compile_s"] = row["warmup_s"]  # warm-up = compiling both shapes + one run of each
         rows.append(row)
-    add_speedups(rows, noise["reasons"], settings.max_interval_width, settings.max_cv, settings.seed)
+    add_speedups(rows, noise["reasons"], settings.max_interval_width, settings.max_cv, settings.load.seed)
     doc = {
         "device": _device_name(device),
         "torch": torch.__version__,
         "fastprune": __version__,
-        "settings": asdict(settings),
+        "settings": options_to_mapping(settings, yaml_only=False),
         "provenance": run_provenance(threads=threads),
         "noise": {**noise, "load_by_round": round_loads},
         "failed": errors,
