@@ -108,9 +108,6 @@ class LlamaCppPeer(Peer):
             tokens.append(out)
         return PeerRun(new_tokens=[len(t) for t in tokens], token_ids=tokens)
 
-    def runner(self, prompts: list[list[int]], sampling: dict | None = None, seeds: list[int] | None = None):
-        return lambda n: self.generate(prompts, n, sampling, seeds)
-
     def close(self) -> None:
         llm, self.llm = self.llm, None
         if llm is not None:

@@ -94,10 +94,6 @@ class VLLMPeer(Peer):
         return PeerRun(new_tokens=answer["new_tokens"], seconds=answer["seconds"], token_ids=answer["token_ids"],
                        prompt_ids_match=answer["prompt_ids_match"])
 
-    def runner(self, prompts: list[list[int]], sampling: dict | None = None, seeds: list[int] | None = None):
-        """``fn(n) -> PeerRun`` for the benchmark's timing loop."""
-        return lambda n: self.generate(prompts, n, sampling, seeds)
-
     def close(self) -> None:
         process, self.process = self.process, None
         if process is None:

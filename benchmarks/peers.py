@@ -28,7 +28,8 @@ LLAMA_CPP_MISSING = ("llama-cpp-python is not installed (pip install llama-cpp-p
 
 class Peer:
     """A peer that starts on entering its ``with`` block and always closes: a failed start cleans up what it
-    had begun (a half-started worker, an exported file). Subclasses define ``start`` and ``close``."""
+    had begun (a half-started worker, an exported file). Subclasses define ``start``, ``generate`` and
+    ``close``."""
 
     def __enter__(self):
         try:
@@ -40,6 +41,10 @@ class Peer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def runner(self, prompts: list[list[int]], sampling: dict | None = None, seeds: list[int] | None = None):
+        """``fn(n) -> PeerRun`` for the benchmark's timing loop: the same prompts, ``n`` new tokens each."""
+        return lambda n: self.generate(prompts, n, sampling, seeds)
 
 
 @dataclass

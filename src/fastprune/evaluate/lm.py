@@ -50,6 +50,7 @@ class EvalModel:
         limit = getattr(loaded.adapter.text_config, "max_position_embeddings", None) or max_seq_len
         self.max_seq_len = min(max_seq_len, int(limit))
         self.progress = progress
+        self.plain_chat_prompts = 0  # chat prompts rendered as plain text (no template); the runner records it
         tok = self.tokenizer
         self.pad_id = pad_id_of(tok)
         self._engine = None
@@ -72,7 +73,8 @@ class EvalModel:
         tok = self.tokenizer
         if chat and has_chat_template(tok):
             return render_chat(tok, chat_messages(text, system or None))
-        if chat:  # no template: a plain rendering the model can still follow
+        if chat:  # no template: a plain rendering the model can still follow, recorded in the task's meta
+            self.plain_chat_prompts += 1
             text = (f"{system}\n\n" if system else "") + text + "\n"
         return list(tok(text)["input_ids"])
 

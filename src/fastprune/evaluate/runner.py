@@ -29,6 +29,7 @@ from fastprune.options import options_to_mapping
 from fastprune.provenance import run_provenance
 from fastprune.utils_io import atomic_write_json, atomic_write_text, require_output_dir, slug
 
+PLAIN_CHAT = "rendered as plain text: the tokenizer has no chat template"
 logger = logging.getLogger(__name__)
 
 
@@ -140,6 +141,13 @@ def run_eval(
             if declared is not None and declared.chance is not None:  # a constant chance level is declared once
                 result.chance.setdefault(result.primary, declared.chance)
             scores[spec][task.name] = {**task_scores(result, seed=seed), "meta": task_meta(task, result)}
+            plain = getattr(lm, "plain_chat_prompts", 0)
+            if plain:
+                # generate and train refuse a chat prompt without a template; a score is still informative,
+                # but it is not the chat protocol the task names, so it says so where the number is kept
+                lm.plain_chat_prompts = 0
+                scores[spec][task.name]["meta"]["chat_prompts"] = PLAIN_CHAT
+                logger.warning(f"[{spec}] {task.name}: {plain} chat prompt(s) {PLAIN_CHAT}")
             specs = item_metrics_of(result)
             meta["item_metrics"].setdefault(task.name, {k: spec_to_dict(v) for k, v in specs.items()})
             primaries.setdefault(task.name, (result.primary, result.higher_is_better))
