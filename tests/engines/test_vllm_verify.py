@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -57,10 +60,17 @@ def test_a_hanging_job_is_killed_with_its_children(tmp_path):
     with pytest.raises(FastpruneError, match="did not finish in 2 s"):
         run_offline({"checkpoints": []}, str(fake), tmp_path / "work", ServerOptions(), timeout=2)
     assert time.monotonic() - start < 30
-    for pid in map(int, pidfile.read_text().split()):
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] \
-            if Path(f"/proc/{pid}").exists() else "gone"
-        assert state in ("gone", "Z")
+    pids = [int(p) for p in pidfile.read_text().split()]
+    try:
+        for pid in pids:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] \
+                if Path(f"/proc/{pid}").exists() else "gone"
+            assert state in ("gone", "Z")
+    finally:  # a failure here must not leave a 1000 s sleep behind on the test machine
+        for pid in pids:
+            with contextlib.suppress(OSError):  # gone already; the cmdline check keeps a reused pid safe
+                if b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
 
 
 def test_a_failing_job_names_its_log(tmp_path):
