@@ -44,7 +44,10 @@ sys.path.insert(0, str(ROOT / "src"))
 from fastprune import provenance  # noqa: E402
 from fastprune.utils_io import atomic_write_json  # noqa: E402
 
-WORKERS = ("before", "after")
+WORKERS = ("before", "after", "pinned")
+# pinned: the after worker with each OpenMP thread bound to its own core, so a co-tenant cannot migrate onto
+# the core a thread waits on (the runtime reads these once, at start-up)
+PINNING = {"OMP_PROC_BIND": "true", "OMP_PLACES": "cores"}
 PROMPTS = [
     "Explain why the sky is blue in two sentences.",
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
@@ -69,6 +72,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "shared_machine-cpu-smollm2.json"))
     p.add_argument("--resummarise", metavar="JSON", help="recompute the summary and plot of a result file")
+    p.add_argument("--workers", default="before,after",
+                   help="which workers to compare: before, after, pinned (after + OMP_PROC_BIND=true OMP_PLACES=cores)")
     p.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -76,11 +81,13 @@ def parse_args(argv=None):
 # ------------------------------------------------------------------------------------------- worker side
 def worker(args) -> int:
     """Serve cells from stdin (one JSON per line) until EOF; one JSON reply per line on stdout."""
-    after = args.worker == "after"
+    after = args.worker in ("after", "pinned")
     if "torch" in sys.modules:
         raise SystemExit("bench worker: torch was imported before the OpenMP environment was settled")
     from fastprune import threads as fp_threads
 
+    if args.worker == "pinned":
+        os.environ.update(PINNING)
     if after:
         fp_threads.prepare_openmp()  # before torch: the runtime reads the wait policy once
     else:  # the runtime's own default, as before fastprune.threads (importing fastprune sets PASSIVE)
@@ -158,7 +165,8 @@ def worker(args) -> int:
 
 # ------------------------------------------------------------------------------------------- parent side
 def start_worker(name: str, args) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
+    unset = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", *PINNING)
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     cmd = [sys.executable, __file__, "--worker", name, "--model", args.model, "--threads", args.threads,
            "--batches", args.batches, "--new-tokens", str(args.new_tokens), "--cal-seq-len", str(args.cal_seq_len),
@@ -188,12 +196,20 @@ def stop_burners(procs: list[subprocess.Popen]) -> None:
 
 def cells(args) -> list[dict]:
     out = []
-    for name in WORKERS:
+    for name in chosen_workers(args):
         for n in _thread_tokens(args.threads):
             for b in [int(b) for b in args.batches.split(",")]:
                 out.append({"worker": name, "threads": n, "task": "decode", "batch": b})
             out.append({"worker": name, "threads": n, "task": "calibrate", "batch": args.cal_batch_size})
     return out
+
+
+def chosen_workers(args) -> list[str]:
+    names = [w.strip() for w in args.workers.split(",") if w.strip()]
+    unknown = sorted(set(names) - set(WORKERS))
+    if unknown or not names:
+        raise SystemExit(f"--workers {args.workers!r}: choose from {', '.join(WORKERS)}")
+    return names
 
 
 def _thread_tokens(text: str) -> list[int | str]:
@@ -259,13 +275,14 @@ def summarise(records: list[dict], args) -> dict:
                                                  "ci95": ratio_ci(quiet, burn), "n": [len(quiet), len(burn)]}
         out[k] = row
     for k in list(out):
-        if k.startswith("after/"):
-            base = "before/" + k.split("/", 1)[1]
+        worker, rest = k.split("/", 1)
+        for over in {"after": ["before"], "pinned": ["after", "before"]}.get(worker, []):
+            base = f"{over}/{rest}"
             for cond in ("quiet", "burner", "pooled"):
                 a, b = _values(by.get(k, {}), cond), _values(by.get(base, {}), cond)
                 if a and b:
-                    out[k][f"after_over_before_{cond}"] = {"median": statistics.median(a) / statistics.median(b),
-                                                           "ci95": ratio_ci(a, b), "n": [len(a), len(b)]}
+                    out[k][f"{worker}_over_{over}_{cond}"] = {"median": statistics.median(a) / statistics.median(b),
+                                                              "ci95": ratio_ci(a, b), "n": [len(a), len(b)]}
     return out
 
 
@@ -304,8 +321,9 @@ def _result(args, prov, started, blocks, records, interrupted) -> dict:
     return {
         "benchmark": "shared_machine",
         "provenance": prov,
-        "settings": {k: getattr(args, k) for k in ("model", "threads", "batches", "new_tokens", "cal_seq_len",
-                                                   "cal_batch_size", "cal_batches", "burners", "repeats", "seed")},
+        "settings": {k: getattr(args, k) for k in ("model", "workers", "threads", "batches", "new_tokens",
+                                                   "cal_seq_len", "cal_batch_size", "cal_batches", "burners",
+                                                   "repeats", "seed")},
         "note": ("tokens/s of engine.generate (short prompts, prefill included) and of calibrate (batches after "
                  "the first); 'quiet' = no burner of ours, other users' load recorded per block"),
         "wall_s": time.perf_counter() - started,
@@ -333,7 +351,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     prov = provenance.run_provenance(threads=None)
     started = time.perf_counter()
-    workers = {name: start_worker(name, args) for name in WORKERS}
+    workers = {name: start_worker(name, args) for name in chosen_workers(args)}
     burners: list[subprocess.Popen] = []
     records, blocks = [], []
     rng = random.Random(args.seed)
