@@ -1,18 +1,14 @@
 """publish_study.py copies a finished run's results, never its weights, and never half-writes DEST."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.scripts import load_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("publish_study", ROOT / "benchmarks" / "publish_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("publish_study")
 
 
 def _run_dir(root: Path) -> Path:

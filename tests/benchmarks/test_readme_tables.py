@@ -1,20 +1,15 @@
 """The README's measured-numbers block is what benchmarks/readme_tables.py makes of benchmarks/results/."""
 
-import importlib.util
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.scripts import ROOT, load_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("readme_tables", ROOT / "benchmarks" / "readme_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("readme_tables")
 
 
 def test_readme_agrees_with_the_result_jsons():

@@ -1,19 +1,13 @@
 """bench_shared_machine.py's parent side: which workers run, and the ratios its summary reports."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.scripts import load_script
 
 
 def _module():
-    path = ROOT / "benchmarks" / "bench_shared_machine.py"
-    spec = importlib.util.spec_from_file_location("bench_shared_machine", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_shared_machine")
 
 
 def test_cells_cover_the_chosen_workers_only():
