@@ -280,8 +280,29 @@ def render_study(path: Path = STUDY) -> str:
             row.append(text)
         lines.append(f"| {model} | " + " | ".join(row) + " |")
     floor_text = ", ".join(f"{t} {min(v):.3f}-{max(v):.3f}" for t, v in floors.items() if v)
-    lines += ["", f"Resolved at 95%: {len(resolved)} of {total} differences. The smallest difference each "
-              f"comparison could resolve at its n and observed discordance: {floor_text}."]
+    lines += ["", f"Resolved at 95%: {len(resolved)} of {total} differences from the base. The smallest "
+              f"difference each comparison could resolve at its n and observed discordance: {floor_text}."]
+    recovery = doc.get("recovery") or {}
+    if recovery:
+        lines += ["", "What recovery changed: each recovered model minus the pruned model it was finetuned from, "
+                  "same items, same tests (bold = resolved at 95%):", "",
+                  "| recovered | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
+        won = []
+        for model, by_task in recovery.items():
+            row = []
+            for task in tasks:
+                c = by_task.get(task)
+                if c is None:
+                    row.append("-")
+                    continue
+                text = f"{c['difference']:+.3f} [{c['difference_ci95'][0]:+.3f}, {c['difference_ci95'][1]:+.3f}]"
+                if c["resolved"]:
+                    won.append(f"{model} on {task}")
+                row.append(f"**{text}**" if c["resolved"] else text)
+            lines.append(f"| {model} | " + " | ".join(row) + " |")
+        count = sum(len(by_task) for by_task in recovery.values())
+        lines += ["", f"Resolved at 95%: {len(won)} of {count} recovery differences"
+                  + (f" ({', '.join(won)})." if won else ".")]
     return "\n".join([STUDY_BEGIN, *lines, STUDY_END])
 
 

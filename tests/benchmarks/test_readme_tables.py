@@ -70,16 +70,16 @@ def test_study_block_from_a_real_report(tmp_path, monkeypatch):
     from fastprune.pipeline.report import write_report
     from tests.pipeline.synthetic_study import synthetic_study
 
-    steps = synthetic_study(tmp_path, monkeypatch)
+    steps = synthetic_study(tmp_path, monkeypatch, recovered=True)
     config = RunConfig(stages=["evaluate"])
     manifest = Manifest(tmp_path, config_to_dict(config))
     for step in steps:
         manifest.start(step.name, step.stage, {})
-        manifest.finish(step.name, [step.output], 90.0)
+        manifest.finish(step.name, [step.output], 60.0)
     write_report(tmp_path, config, steps, manifest)
     block = _module().render_study(tmp_path / "report.json").splitlines()
     assert block[0].startswith("<!-- study:begin") and block[-1] == "<!-- study:end -->"
-    assert "the 2 steps took 3 min" in block[1]
+    assert "the 3 steps took 3 min" in block[1]
     assert block[3:6] == ["| model | arith | piqa |", "|---|---|---|",
                           "| base | acc 0.750 [0.551, 0.880], n=24, chance 50% | acc 0.800 [0.739, 0.850], "
                           "n=200, chance 50% |"]
@@ -87,7 +87,10 @@ def test_study_block_from_a_real_report(tmp_path, monkeypatch):
     # arith: 2 of 24 lost is noise (plain); piqa: 60 of 200 lost is resolved (bold); 0.5/0.8 kept = 62%
     assert row.startswith("| pruned-r10 | -0.083 [") and "**-0.300 [" in row and ", kept 62% [" in row
     assert row.split(" | ")[1].startswith("-0.083") and not row.split(" | ")[1].startswith("**")
-    assert "Resolved at 95%: 1 of 2 differences." in block[-2]
+    assert "Resolved at 95%: 2 of 4 differences from the base." in "\n".join(block)
+    recovery = block.index("| recovered | arith | piqa |")
+    assert block[recovery + 2].startswith("| recovered-r10 | +0.000 [") and "| **+0.200 [" in block[recovery + 2]
+    assert block[-2] == "Resolved at 95%: 1 of 2 recovery differences (recovered-r10 on piqa)."
 
 
 def test_measured_peers_are_quoted_with_interval_and_skipped_ones_with_the_reason(tmp_path):

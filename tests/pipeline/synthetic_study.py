@@ -23,15 +23,19 @@ def evaluate_fixed(out: Path, tasks) -> Path:
     return out / "scores.json"
 
 
-def synthetic_study(run_dir: Path, monkeypatch) -> list[Step]:
-    """base and pruned-r10 on arith (n=24, two items lost: noise) and piqa (n=200, 60 lost: resolved)."""
+def synthetic_study(run_dir: Path, monkeypatch, recovered: bool = False) -> list[Step]:
+    """base and pruned-r10 on arith (n=24, two items lost: noise) and piqa (n=200, 60 lost: resolved); with
+    ``recovered``, recovered-r10 too: piqa wins back 40 of the 60 (resolved against pruned), arith nothing."""
     monkeypatch.setattr(eval_runner, "EvalModel", lambda loaded, **kw: None)
     small_base = [1] * 18 + [0] * 6
     small_pruned = [0, 0] + small_base[2:]
     big_base = [1] * 160 + [0] * 40
     big_pruned = [0] * 60 + big_base[60:]
+    models = [("base", small_base, big_base), ("pruned-r10", small_pruned, big_pruned)]
+    if recovered:
+        models.append(("recovered-r10", small_pruned, [1] * 40 + big_pruned[40:]))
     steps = []
-    for label, small, big in (("base", small_base, big_base), ("pruned-r10", small_pruned, big_pruned)):
+    for label, small, big in models:
         out = evaluate_fixed(run_dir / "evaluate" / label, [FixedTask("arith", small), FixedTask("piqa", big)])
         steps.append(Step(f"evaluate/{label}", "evaluate", [], out, label=label))
     return steps

@@ -61,6 +61,31 @@ def test_report_json_holds_every_number_the_markdown_shows(study):
     assert "commit" in doc["rendered_by"] and "rendered at " in report
 
 
+def test_recovery_is_compared_with_its_pruned_model(tmp_path, monkeypatch):
+    import json
+
+    steps = synthetic_study(tmp_path, monkeypatch, recovered=True)
+    config = RunConfig(stages=["evaluate"])
+    report = write_report(tmp_path, config, steps, Manifest(tmp_path, config_to_dict(config))).read_text()
+    section = report.split("## What recovery changed", 1)[1].split("\n## ", 1)[0]
+    piqa = next(line for line in section.splitlines() if line.startswith("| recovered-r10 | piqa |"))
+    arith = next(line for line in section.splitlines() if line.startswith("| recovered-r10 | arith |"))
+    assert piqa.startswith("| recovered-r10 | piqa | 0.500 | 0.700 | +0.200 [") and piqa.endswith("| **resolved** |")
+    assert "(0 lost, 40 gained)" in piqa
+    assert "| +0.000 [" in arith and "not resolved: n=24: " in arith
+    assert "Resolved at 95%: 1 of 2 differences (recovered-r10 on piqa)." in section
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert doc["recovery"]["recovered-r10"]["piqa"]["gained"] == 40
+    assert set(doc["comparisons"]) == {"pruned-r10", "recovered-r10"}  # against the base, as before
+
+
+def test_no_recovery_section_without_a_recovered_model(study):
+    run_dir, steps = study
+    config = RunConfig(stages=["evaluate"])
+    report = write_report(run_dir, config, steps, Manifest(run_dir, config_to_dict(config))).read_text()
+    assert "## What recovery changed" not in report
+
+
 def test_all_resolved_has_no_hedge(study):
     run_dir, steps = study
     comparisons, _ = collect_comparisons(steps)

@@ -142,8 +142,27 @@ def scores_table(scores: dict[str, dict], primaries: dict[str, tuple[str, bool]]
     return "\n".join(lines), kept
 
 
-def differences_section(comparisons: dict[str, dict[str, PairedComparison]], notes: list[str]) -> list[str]:
-    """Each model-vs-base difference with its paired test, marked resolved or said to be too small to tell."""
+RECOVERED, PRUNED = "recovered-", "pruned-"
+
+
+def collect_recovery(steps: list[Step]) -> tuple[dict[str, dict[str, PairedComparison]], list[str]]:
+    """Each recovered model against the pruned model it was trained from, paired on the same items: what
+    the recovery finetune bought (label of the recovered model -> task -> comparison; notes as above)."""
+    done = {s.label: s.output for s in steps if s.stage == "evaluate" and s.output.is_file()}
+    out, notes = {}, []
+    for label, path in done.items():
+        pruned = PRUNED + label[len(RECOVERED):] if label.startswith(RECOVERED) else None
+        if pruned not in done:
+            continue
+        try:
+            out[label] = compare_evals(load_eval(done[pruned]), load_eval(path))
+        except FastpruneError as exc:
+            notes.append(f"{label}: no paired comparison with {pruned} ({exc})")
+    return out, notes
+
+
+def _difference_rows(comparisons: dict[str, dict[str, PairedComparison]]) -> tuple[list[str], list[str]]:
+    """One table row per (model, task) with its verdict, and the "model on task" names of those resolved."""
     rows, resolved = [], []
     for model, by_task in comparisons.items():
         for task, c in by_task.items():
@@ -156,25 +175,46 @@ def differences_section(comparisons: dict[str, dict[str, PairedComparison]], not
             rows.append(f"| {model} | {task} | {_fmt(c.base)} | {_fmt(c.other)} | {c.difference:+.3f} "
                         f"[{c.difference_ci[0]:+.3f}, {c.difference_ci[1]:+.3f}] | {c.test}{counts} | "
                         f"{c.p_value:.3g} | {mark} |")
+    return rows, resolved
+
+
+def _resolved_summary(resolved: list[str], total: int) -> str:
+    return (f"Resolved at 95%: {len(resolved)} of {total} differences"
+            + (f" ({', '.join(resolved)})." if resolved else ".")
+            + ("" if len(resolved) == total else
+               " The others are smaller than these samples can tell apart from noise: read them as "
+               "\"no evidence of a difference\", not as \"no difference\"."))
+
+
+def differences_section(comparisons: dict[str, dict[str, PairedComparison]], notes: list[str]) -> list[str]:
+    """Each model-vs-base difference with its paired test, marked resolved or said to be too small to tell."""
+    rows, resolved = _difference_rows(comparisons)
     if not rows:
         return ["_no paired comparison (no per-sample records of the base and another model)_", *notes]
-    total = len(rows)
-    summary = (f"Resolved at 95%: {len(resolved)} of {total} differences"
-               + (f" ({', '.join(resolved)})." if resolved else ".")
-               + ("" if len(resolved) == total else
-                  " The others are smaller than these samples can tell apart from noise: read them as "
-                  "\"no evidence of a difference\", not as \"no difference\"."))
     return [
         "Every model is scored on the same items as the base, so each difference is paired: exact McNemar "
         "on the items only one of the two got right (accuracies), a sign-flip permutation test otherwise; "
         "the interval is a paired bootstrap. A difference is resolved when p < 0.05.", "",
         "| model | task | base | model | difference [95% CI] | test | p | verdict |",
-        "|---|---|---|---|---|---|---|---|", *rows, "", summary, "",
+        "|---|---|---|---|---|---|---|---|", *rows, "", _resolved_summary(resolved, len(rows)), "",
         "The smallest resolvable difference is, for accuracies, the smallest net |lost - gained| / n that "
         "exact McNemar calls significant with the observed number of discordant items (at least 6, the "
         "fewest with which an exact two-sided test can reach p < 0.05); for other metrics "
         "1.96 x sd(per-item differences) / sqrt(n) (normal approximation), for perplexity the half-width "
         "of the paired bootstrap interval.", *(["", *notes] if notes else [])]
+
+
+def recovery_section(recovery: dict[str, dict[str, PairedComparison]], notes: list[str]) -> list[str]:
+    """What the recovery finetune changed: each recovered model against its pruned model, paired."""
+    rows, resolved = _difference_rows(recovery)
+    if not rows:
+        return []
+    return [
+        "Each recovered model against the pruned model it was finetuned from, on the same items and with the "
+        "same tests: a positive difference is what recovery won back (for ppl, a negative one).", "",
+        "| recovered | task | pruned | recovered | difference [95% CI] | test | p | verdict |",
+        "|---|---|---|---|---|---|---|---|", *rows, "", _resolved_summary(resolved, len(rows)),
+        *(["", *notes] if notes else [])]
 
 
 def plot_contrast(kept: dict[str, dict[str, float]], path: Path,
@@ -310,6 +350,7 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
         lines += ["## Pruned layers", "", *prune_lines, ""]
     scores, primaries = collect_scores(steps)
     comparisons, notes = collect_comparisons(steps) if scores else ({}, [])
+    recovery, recovery_notes = collect_recovery(steps) if scores else ({}, [])
     if scores:
         table, kept = scores_table(scores, primaries, comparisons)
         lines += ["## Scores", "", "Primary metric per task with its 95% interval in square brackets (Wilson for "
@@ -319,9 +360,13 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
                   *differences_section(comparisons, notes), ""]
         if plot_contrast(kept, run_dir / "contrast.png", comparisons, task_kinds(scores)):
             lines += ["![contrast](contrast.png)", ""]
+        recovery_lines = recovery_section(recovery, recovery_notes)
+        if recovery_lines:
+            lines += ["## What recovery changed", "", *recovery_lines, ""]
     if "bench" in config.stages:
         lines += ["## Speed", "", *_bench_section(run_dir), ""]
-    document = report_document(run_dir, config, steps, manifest, scores, primaries, comparisons, notes)
+    document = report_document(run_dir, config, steps, manifest, scores, primaries, comparisons,
+                               notes + recovery_notes, recovery)
     lines += ["## What ran", "", _provenance_line(document), "", "| step | status | seconds |", "|---|---|---|"]
     for step in steps:
         rec = manifest.steps.get(step.name, {})

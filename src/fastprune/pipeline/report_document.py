@@ -52,7 +52,9 @@ def _measured_at(steps: list[Step], bench: dict | None) -> dict[str, dict]:
 
 def report_document(run_dir: Path, config: RunConfig, steps: list[Step], manifest: Manifest,
                     scores: dict[str, dict], primaries: dict[str, tuple[str, bool]],
-                    comparisons: dict[str, dict[str, PairedComparison]], notes: list[str]) -> dict:
+                    comparisons: dict[str, dict[str, PairedComparison]], notes: list[str],
+                    recovery: dict[str, dict[str, PairedComparison]] | None = None) -> dict:
+    """``comparisons``: each model against the base; ``recovery``: each recovered model against its pruned one."""
     bench = _read_json(run_dir / "bench" / "bench.json")
     ran = {name: {k: rec.get(k) for k in _STEP_FIELDS} for name, rec in manifest.steps.items()}
     seconds = [rec["seconds"] for rec in ran.values() if rec["status"] == "done" and rec["seconds"] is not None]
@@ -69,6 +71,8 @@ def report_document(run_dir: Path, config: RunConfig, steps: list[Step], manifes
         "scores": scores,
         "comparisons": {label: {task: c.as_dict() for task, c in by_task.items()}
                         for label, by_task in comparisons.items()},
+        "recovery": {label: {task: c.as_dict() for task, c in by_task.items()}
+                     for label, by_task in (recovery or {}).items()},
         "comparison_notes": notes,
         "bench": bench,
     }
