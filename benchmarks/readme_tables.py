@@ -235,6 +235,29 @@ def _retention(c: dict) -> str:
     return f"{100 * c['retention']:.0f}% [{100 * lo:.0f}, {high}]"
 
 
+def _difference_rows(comparisons: dict, tasks: list[str], kept: bool) -> tuple[list[str], list[str], int]:
+    """One table row per model (a cell per task: the difference with its interval, and with ``kept`` the
+    share of the reference kept; bold when resolved), the "model on task" names resolved, the cells filled."""
+    rows, resolved, total = [], [], 0
+    for model, by_task in comparisons.items():
+        cells = []
+        for task in tasks:
+            c = by_task.get(task)
+            if c is None:
+                cells.append("-")
+                continue
+            total += 1
+            text = f"{c['difference']:+.3f} [{c['difference_ci95'][0]:+.3f}, {c['difference_ci95'][1]:+.3f}]"
+            if kept:
+                text += f", kept {_retention(c)}"
+            if c["resolved"]:
+                resolved.append(f"{model} on {task}")
+                text = f"**{text}**"
+            cells.append(text)
+        rows.append(f"| {model} | " + " | ".join(cells) + " |")
+    return rows, resolved, total
+
+
 def render_study(path: Path = STUDY) -> str:
     """The study's scores and every model-vs-base difference, from its report.json."""
     rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
@@ -243,7 +266,6 @@ def render_study(path: Path = STUDY) -> str:
     doc = json.loads(path.read_text())
     base = doc["scores"]["base"]
     tasks = [t for t in base if t in doc["primaries"]]
-    models = list(doc["comparisons"])
     commits = sorted({(p.get("commit") or "?")[:8] + ("+dirty" if p.get("dirty") else "")
                       for p in doc["measured_at"].values()})
     threads = sorted({p.get("threads") for p in doc["measured_at"].values()} - {None})
@@ -262,46 +284,18 @@ def render_study(path: Path = STUDY) -> str:
         cells.append(f"{metric} {_interval(entry[metric], entry.get('ci95', {}).get(metric))}, n={entry['n']}"
                      + ("" if chance is None else f", chance {100 * chance:.0f}%"))
     lines.append("| base | " + " | ".join(cells) + " |")
-    resolved, total, floors = [], 0, {t: [] for t in tasks}
-    for model in models:
-        row = []
-        for task in tasks:
-            c = doc["comparisons"][model].get(task)
-            if c is None:
-                row.append("-")
-                continue
-            total += 1
-            floors[task].append(c["min_resolvable_difference"])
-            text = (f"{c['difference']:+.3f} [{c['difference_ci95'][0]:+.3f}, {c['difference_ci95'][1]:+.3f}], "
-                    f"kept {_retention(c)}")
-            if c["resolved"]:
-                resolved.append(f"{model} on {task}")
-                text = f"**{text}**"
-            row.append(text)
-        lines.append(f"| {model} | " + " | ".join(row) + " |")
+    rows, resolved, total = _difference_rows(doc["comparisons"], tasks, kept=True)
+    floors = {t: [c[t]["min_resolvable_difference"] for c in doc["comparisons"].values() if t in c] for t in tasks}
     floor_text = ", ".join(f"{t} {min(v):.3f}-{max(v):.3f}" for t, v in floors.items() if v)
-    lines += ["", f"Resolved at 95%: {len(resolved)} of {total} differences from the base. The smallest "
+    lines += [*rows, "", f"Resolved at 95%: {len(resolved)} of {total} differences from the base. The smallest "
               f"difference each comparison could resolve at its n and observed discordance: {floor_text}."]
     recovery = doc.get("recovery") or {}
     if recovery:
+        rows, won, count = _difference_rows(recovery, tasks, kept=False)
         lines += ["", "What recovery changed: each recovered model minus the pruned model it was finetuned from, "
                   "same items, same tests (bold = resolved at 95%):", "",
-                  "| recovered | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
-        won = []
-        for model, by_task in recovery.items():
-            row = []
-            for task in tasks:
-                c = by_task.get(task)
-                if c is None:
-                    row.append("-")
-                    continue
-                text = f"{c['difference']:+.3f} [{c['difference_ci95'][0]:+.3f}, {c['difference_ci95'][1]:+.3f}]"
-                if c["resolved"]:
-                    won.append(f"{model} on {task}")
-                row.append(f"**{text}**" if c["resolved"] else text)
-            lines.append(f"| {model} | " + " | ".join(row) + " |")
-        count = sum(len(by_task) for by_task in recovery.values())
-        lines += ["", f"Resolved at 95%: {len(won)} of {count} recovery differences"
+                  "| recovered | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks), *rows, "",
+                  f"Resolved at 95%: {len(won)} of {count} recovery differences"
                   + (f" ({', '.join(won)})." if won else ".")]
     return "\n".join([STUDY_BEGIN, *lines, STUDY_END])
 

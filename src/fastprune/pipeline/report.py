@@ -74,12 +74,17 @@ def collect_scores(steps: list[Step]) -> tuple[dict[str, dict], dict[str, tuple[
     return scores, primaries_of(scores, recorded)
 
 
+def _evaluated(steps: list[Step]) -> dict[str, Path]:
+    """label -> scores.json of every evaluation step that has written one."""
+    return {s.label: s.output for s in steps if s.stage == "evaluate" and s.output.is_file()}
+
+
 def collect_comparisons(steps: list[Step]) -> tuple[dict[str, dict[str, PairedComparison]], list[str]]:
     """Every evaluated model against the base, paired on the same items (from the per-sample records).
 
     Returns the comparisons (label -> task -> comparison) and one note per model that could not be paired.
     """
-    done = {s.label: s.output for s in steps if s.stage == "evaluate" and s.output.is_file()}
+    done = _evaluated(steps)
     if "base" not in done:
         return {}, []
     base = load_eval(done["base"])
@@ -148,7 +153,7 @@ RECOVERED, PRUNED = "recovered-", "pruned-"
 def collect_recovery(steps: list[Step]) -> tuple[dict[str, dict[str, PairedComparison]], list[str]]:
     """Each recovered model against the pruned model it was trained from, paired on the same items: what
     the recovery finetune bought (label of the recovered model -> task -> comparison; notes as above)."""
-    done = {s.label: s.output for s in steps if s.stage == "evaluate" and s.output.is_file()}
+    done = _evaluated(steps)
     out, notes = {}, []
     for label, path in done.items():
         pruned = PRUNED + label[len(RECOVERED):] if label.startswith(RECOVERED) else None
@@ -276,19 +281,27 @@ def _ranked_by(metric: str | None) -> str:
     return f" by `{metric}`, the {end} dropped: {spec.help}"
 
 
-def _pruning_section(run_dir: Path, steps: list[Step]) -> list[str]:
-    lines = []
+def collect_pruned(run_dir: Path, steps: list[Step]) -> dict[str, dict]:
+    """label -> what each written pruned checkpoint records of its pruning, and its folder in the run dir."""
+    out = {}
     for step in steps:
         cfg_path = step.output / "config.json"
         if step.stage != "prune" or not cfg_path.is_file():
             continue
         cfg = json.loads(cfg_path.read_text())
         block = cfg.get("fastprune", {})
-        lines.append(f"- **{step.label}**: removed layers {block.get('removed_layers')} of "
-                     f"{block.get('original_num_layers')} ({block.get('strategy')}"
-                     f"{_ranked_by(block.get('metric'))}); "
-                     f"{cfg.get('num_hidden_layers')} layers left -> `{step.output.relative_to(run_dir)}`")
-    return lines
+        out[step.label] = {"removed_layers": block.get("removed_layers"),
+                           "original_num_layers": block.get("original_num_layers"),
+                           "num_hidden_layers": cfg.get("num_hidden_layers"),
+                           "strategy": block.get("strategy"), "metric": block.get("metric"),
+                           "path": str(step.output.relative_to(run_dir))}
+    return out
+
+
+def _pruning_section(pruned: dict[str, dict]) -> list[str]:
+    return [f"- **{label}**: removed layers {p['removed_layers']} of {p['original_num_layers']} ({p['strategy']}"
+            f"{_ranked_by(p['metric'])}); {p['num_hidden_layers']} layers left -> `{p['path']}`"
+            for label, p in pruned.items()]
 
 
 def _ratio_cell(row: dict, phase: str) -> str:
@@ -345,7 +358,8 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
                   f"sequences of {config.calibrate.calibration.seq_len}).", ""]
         for title, name in figures:
             lines += [f"![{title}](calibrate/{name})", ""]
-    prune_lines = _pruning_section(run_dir, steps)
+    pruned = collect_pruned(run_dir, steps)
+    prune_lines = _pruning_section(pruned)
     if prune_lines:
         lines += ["## Pruned layers", "", *prune_lines, ""]
     scores, primaries = collect_scores(steps)
@@ -365,7 +379,7 @@ def write_report(run_dir: Path, config: RunConfig, steps: list[Step], manifest: 
             lines += ["## What recovery changed", "", *recovery_lines, ""]
     if "bench" in config.stages:
         lines += ["## Speed", "", *_bench_section(run_dir), ""]
-    document = report_document(run_dir, config, steps, manifest, scores, primaries, comparisons,
+    document = report_document(run_dir, config, steps, manifest, pruned, scores, primaries, comparisons,
                                notes + recovery_notes, recovery)
     lines += ["## What ran", "", _provenance_line(document), "", "| step | status | seconds |", "|---|---|---|"]
     for step in steps:

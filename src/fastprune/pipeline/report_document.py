@@ -24,19 +24,6 @@ def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _pruned(steps: list[Step]) -> dict[str, dict]:
-    out = {}
-    for step in steps:
-        cfg = _read_json(step.output / "config.json") if step.stage == "prune" else None
-        if cfg is not None:
-            block = cfg.get("fastprune", {})
-            out[step.label] = {"removed_layers": block.get("removed_layers"),
-                               "original_num_layers": block.get("original_num_layers"),
-                               "num_hidden_layers": cfg.get("num_hidden_layers"),
-                               "strategy": block.get("strategy"), "metric": block.get("metric")}
-    return out
-
-
 def _measured_at(steps: list[Step], bench: dict | None) -> dict[str, dict]:
     """step label or "bench" -> the provenance its own result file recorded."""
     out = {}
@@ -50,11 +37,16 @@ def _measured_at(steps: list[Step], bench: dict | None) -> dict[str, dict]:
     return out
 
 
+def _as_dicts(comparisons: dict[str, dict[str, PairedComparison]]) -> dict[str, dict[str, dict]]:
+    return {label: {task: c.as_dict() for task, c in by_task.items()} for label, by_task in comparisons.items()}
+
+
 def report_document(run_dir: Path, config: RunConfig, steps: list[Step], manifest: Manifest,
-                    scores: dict[str, dict], primaries: dict[str, tuple[str, bool]],
+                    pruned: dict[str, dict], scores: dict[str, dict], primaries: dict[str, tuple[str, bool]],
                     comparisons: dict[str, dict[str, PairedComparison]], notes: list[str],
                     recovery: dict[str, dict[str, PairedComparison]] | None = None) -> dict:
-    """``comparisons``: each model against the base; ``recovery``: each recovered model against its pruned one."""
+    """``pruned``: what each pruned checkpoint records (``collect_pruned``); ``comparisons``: each model
+    against the base; ``recovery``: each recovered model against its pruned one."""
     bench = _read_json(run_dir / "bench" / "bench.json")
     ran = {name: {k: rec.get(k) for k in _STEP_FIELDS} for name, rec in manifest.steps.items()}
     seconds = [rec["seconds"] for rec in ran.values() if rec["status"] == "done" and rec["seconds"] is not None]
@@ -65,14 +57,12 @@ def report_document(run_dir: Path, config: RunConfig, steps: list[Step], manifes
         "measured_at": _measured_at(steps, bench),
         "steps": ran,
         "total_seconds": round(sum(seconds), 2),
-        "pruned": _pruned(steps),
+        "pruned": pruned,
         "primaries": {task: {"metric": metric, "higher_is_better": higher}
                       for task, (metric, higher) in primaries.items()},
         "scores": scores,
-        "comparisons": {label: {task: c.as_dict() for task, c in by_task.items()}
-                        for label, by_task in comparisons.items()},
-        "recovery": {label: {task: c.as_dict() for task, c in by_task.items()}
-                     for label, by_task in (recovery or {}).items()},
+        "comparisons": _as_dicts(comparisons),
+        "recovery": _as_dicts(recovery or {}),
         "comparison_notes": notes,
         "bench": bench,
     }
