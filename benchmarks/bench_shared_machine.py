@@ -13,6 +13,7 @@ involuntary context switches. Reported: medians with 95% bootstrap intervals, th
 
     python benchmarks/bench_shared_machine.py --threads 1,2        # a few minutes on an idle 2-core machine
     python benchmarks/bench_shared_machine.py --repeats 5 --burners 2
+    python benchmarks/bench_shared_machine.py --workers after,pinned --threads 1,2 --repeats 8   # pinning
 
 Under heavy load the collapsed cells (two spinning threads) take minutes each; lower --new-tokens then.
 
